@@ -1,0 +1,1 @@
+"""Datasets: loaders, schema, splits, cache and the leakage audit."""

@@ -1,0 +1,109 @@
+"""TRAIN / VAL / TEST partitions of a dataset.
+
+Strategies are small callables selected by Hydra (`conf/split/`): `split(dataset) -> Splits`.
+When the dataset defines its own TEST partition, only TRAIN / VAL are drawn from `dataset.train`.
+Row indices of the source frame are kept, so the audit can recover the original order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from bench.data.dataset import Dataset
+from bench.errors import ConfigError
+
+
+@dataclass
+class Splits:
+    """The three partitions: TRAIN fits, VAL chooses, TEST is read once at the end."""
+
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+    description: str
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+
+def _check_fraction(name: str, value: float) -> None:
+    if not 0.0 < value < 1.0:
+        raise ConfigError(f"split.{name} must be in (0, 1), got {value!r}")
+
+
+@dataclass
+class StratifiedSplit:
+    """Shuffled split stratified on the label, seeded.
+
+    `val_size` and `test_size` are fractions of all labelled rows; with a fixed TEST partition,
+    `val_size` is the fraction of `dataset.train` held out for VAL and `test_size` is unused.
+    """
+
+    val_size: float = 0.2
+    test_size: float = 0.2
+    seed: int = 0
+
+    def __call__(self, dataset: Dataset) -> Splits:
+        _check_fraction("val_size", self.val_size)
+        y = dataset.train[dataset.schema.label]
+        if dataset.test is not None:
+            train, val = train_test_split(
+                dataset.train, test_size=self.val_size, stratify=y, random_state=self.seed
+            )
+            return Splits(train, val, dataset.test, "official TEST partition; TRAIN/VAL "
+                          f"stratified from the training partition (val_size={self.val_size})")
+        _check_fraction("test_size", self.test_size)
+        if self.val_size + self.test_size >= 1.0:
+            raise ConfigError("split.val_size + split.test_size must be < 1, got "
+                              f"{self.val_size} + {self.test_size}")
+        rest, test = train_test_split(
+            dataset.train, test_size=self.test_size, stratify=y, random_state=self.seed
+        )
+        val_of_rest = self.val_size / (1.0 - self.test_size)
+        train, val = train_test_split(
+            rest, test_size=val_of_rest, stratify=rest[dataset.schema.label],
+            random_state=self.seed,
+        )
+        return Splits(train, val, test, "stratified shuffled re-split "
+                      f"(val_size={self.val_size}, test_size={self.test_size}, seed={self.seed})")
+
+
+@dataclass
+class BlockedSplit:
+    """Contiguous blocks in the source order: TRAIN first, then VAL, then TEST.
+
+    For rows collected over time (polled counters), where a shuffled split lets near-identical
+    neighbours sit on both sides and overstates accuracy. With `per_class=True` every class is
+    cut into blocks separately (first rows of each class to TRAIN, last to TEST), so that a file
+    sorted by class still has every class in every partition.
+    """
+
+    val_size: float = 0.2
+    test_size: float = 0.2
+    per_class: bool = True
+
+    def __call__(self, dataset: Dataset) -> Splits:
+        _check_fraction("val_size", self.val_size)
+        frame, schema = dataset.train, dataset.schema
+        groups = [frame]
+        if self.per_class:
+            key = schema.family or schema.label
+            groups = [g for _, g in frame.groupby(key, sort=False)]
+        parts: dict[str, list[pd.DataFrame]] = {"train": [], "val": [], "test": []}
+        test_size = 0.0 if dataset.test is not None else self.test_size
+        for group in groups:
+            n = len(group)
+            n_test = round(n * test_size)
+            n_val = round(n * self.val_size)
+            n_train = n - n_val - n_test
+            parts["train"].append(group.iloc[:n_train])
+            parts["val"].append(group.iloc[n_train : n_train + n_val])
+            parts["test"].append(group.iloc[n_train + n_val :])
+        train, val = pd.concat(parts["train"]), pd.concat(parts["val"])
+        test = dataset.test if dataset.test is not None else pd.concat(parts["test"])
+        per = " per class" if self.per_class else ""
+        return Splits(train, val, test, f"contiguous blocks{per} in collection order "
+                      f"(val_size={self.val_size}, test_size={test_size})")

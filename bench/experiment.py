@@ -1,0 +1,135 @@
+"""One experiment along the one path:
+
+config -> dataset -> split -> audit -> fit (preprocess -> select -> model) on TRAIN
+-> score VAL -> threshold on VAL -> score TEST once -> evaluate -> track.
+
+This is the only module that knows the order of the stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from bench import tracking
+from bench.data.audit import audit
+from bench.evaluation import plots
+from bench.evaluation.metrics import binary_metrics, family_recall, score_in_batches
+from bench.fitting import fit_pipeline, selected_feature_names
+from bench.instantiate import build
+from bench.models.scoring import anomaly_score
+
+
+@dataclass
+class ExperimentResult:
+    metrics: dict[str, float]
+    run_id: str
+    experiment: str
+    threshold: float
+
+
+def _prefixed(prefix: str, metrics: Mapping[str, float]) -> dict[str, float]:
+    return {f"{prefix}_{k}": v for k, v in metrics.items()}
+
+
+def run_experiment(cfg: DictConfig, choices: Mapping[str, str],
+                   echo: Any = print) -> ExperimentResult:
+    """Run the configured experiment and record it in MLflow; returns its metrics.
+
+    `choices` are the selected config-group options (Hydra's runtime choices), used for
+    names and tags. Nothing is fitted before the tracking store is known to be usable.
+    """
+    tracking.preflight(cfg.tracking.uri)
+    dataset = build(cfg.dataset)
+    splits = build(cfg.split)(dataset)
+    schema, splits, findings = audit(dataset.schema, splits, cfg.audit.drop_test_duplicates)
+    echo(f"[data] {dataset.name}: {splits.description}; rows {splits.sizes()}")
+    for note in dataset.notes.values():
+        echo(f"[data] {note}")
+    for line in findings.summary_lines() + [f"WARNING {w}" for w in findings.warnings]:
+        echo(f"[audit] {line}")
+
+    names = {group: str(choices.get(group, "?")) for group in
+             ("dataset", "selector", "model", "threshold", "split", "preprocess")}
+    unresolved = OmegaConf.to_container(cfg, resolve=False)
+    tags = {**names, "seed": str(cfg.seed), "git_commit": tracking.git_commit(),
+            "config_id": tracking.config_id(unresolved, choices), "split_description":
+            splits.description, **{f"version.{k}": v
+                                   for k, v in tracking.package_versions().items()},
+            **{k: str(v) for k, v in dataset.notes.items()}}
+    experiment = cfg.tracking.experiment or names["dataset"]
+    run_name = f"{names['dataset']}/{names['selector']}/{names['model']}"
+    with tracking.tracked_run(cfg.tracking.uri, experiment, run_name, tags,
+                              cfg.tracking.get("parent_run_id")) as run:
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        tracking.log_params(tracking.flatten(resolved))
+        tracking.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config/resolved.yaml")
+        tracking.log_dict(findings.to_dict(), "reports/data_audit.json")
+        tracking.log_metrics(findings.metrics())
+
+        X = {name: frame[schema.features] for name, frame in
+             (("train", splits.train), ("val", splits.val), ("test", splits.test))}
+        y = {name: frame[schema.label].to_numpy() for name, frame in
+             (("train", splits.train), ("val", splits.val), ("test", splits.test))}
+        preprocess = build(cfg.preprocess)(
+            categorical=list(schema.categorical), numeric=list(schema.numeric))
+        selector = build(cfg.selector)
+        model = build(cfg.model)
+        pipeline, fit_seconds = fit_pipeline(preprocess, selector, model, X["train"],
+                                             y["train"], X["val"], y["val"])
+        tracking.log_text("\n".join(selected_feature_names(pipeline)),
+                          "reports/selected_features.txt")
+        for stage in ("select", "model"):
+            if hasattr(pipeline[stage], "history_"):
+                tracking.log_history(pipeline[stage].history_, f"{stage}")
+
+        # VAL chooses the threshold ...
+        scores_val = anomaly_score(pipeline, X["val"])
+        choice = build(cfg.threshold).choose(y["val"], scores_val)
+        # ... and TEST is scored once, in timed batches, at the end.
+        scores_test, timings = score_in_batches(lambda batch: anomaly_score(pipeline, batch),
+                                                X["test"], cfg.evaluation.latency_batch_rows)
+        metrics = {
+            **_prefixed("val", binary_metrics(y["val"], scores_val, choice.threshold)),
+            **_prefixed("test", binary_metrics(y["test"], scores_test, choice.threshold)),
+            "threshold": choice.threshold, "fit_seconds": fit_seconds, **timings,
+        }
+        if schema.family is not None:
+            metrics.update(_prefixed("test", family_recall(
+                splits.test[schema.family], y["test"], scores_test, choice.threshold)))
+        tracking.log_metrics(metrics)
+        tracking.log_dict({"strategy": choice.strategy, "threshold": choice.threshold,
+                           **choice.details}, "reports/threshold.json")
+        _log_figures(y, scores_val, scores_test, choice.threshold, run_name)
+        tracking.log_text(_classification_report(y["test"], scores_test, choice.threshold),
+                          "reports/classification_report_test.txt")
+        tracking.log_model(pipeline, X["val"].head(5), scores_val[:5])
+        return ExperimentResult(metrics, run.info.run_id, experiment, choice.threshold)
+
+
+def _classification_report(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> str:
+    from sklearn.metrics import classification_report
+
+    return classification_report(y_true, (scores >= threshold).astype(int),
+                                 target_names=["normal", "attack"], digits=4, zero_division=0)
+
+
+def _log_figures(y: Mapping[str, np.ndarray], scores_val: np.ndarray, scores_test: np.ndarray,
+                 threshold: float, title: str) -> None:
+    curves = {"VAL": (y["val"], scores_val), "TEST": (y["test"], scores_test)}
+    figures = {
+        "plots/confusion_matrix_test.png": plots.confusion_matrix_figure(
+            y["test"], (scores_test >= threshold).astype(int), f"{title} - TEST"),
+        "plots/roc.png": plots.roc_figure(curves, title),
+        "plots/precision_recall.png": plots.pr_figure(curves, title),
+        "plots/threshold_curve_val.png": plots.threshold_curve_figure(
+            y["val"], scores_val, threshold, f"{title} - VAL"),
+        "plots/score_histogram_test.png": plots.score_histogram_figure(
+            y["test"], scores_test, threshold, f"{title} - TEST"),
+    }
+    for path, figure in figures.items():
+        tracking.log_figure(figure, path)

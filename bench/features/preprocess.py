@@ -1,0 +1,80 @@
+"""Preprocessing fitted on TRAIN only: one-hot categoricals, optional log1p, scaling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+
+class SkewedLog1p(TransformerMixin, BaseEstimator):
+    """log1p on skewed non-negative columns; other columns pass through unchanged.
+
+    `columns="auto"` picks, on the data given to `fit` (TRAIN), the columns that are
+    non-negative with skewness above `skew_threshold`; a list names them explicitly; "none"
+    disables the transform. Negative values met later are clipped to 0 before log1p.
+    Input and output: (n_rows, n_columns) arrays or frames, same column order.
+    """
+
+    def __init__(self, columns: str | Sequence[str] = "auto", skew_threshold: float = 1.0):
+        self.columns = columns
+        self.skew_threshold = skew_threshold
+
+    def fit(self, X: Any, y: Any = None) -> SkewedLog1p:
+        frame = pd.DataFrame(X).reset_index(drop=True)
+        self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        self.n_features_in_ = frame.shape[1]
+        if isinstance(self.columns, str) and self.columns == "none":
+            chosen: list[Any] = []
+        elif isinstance(self.columns, str) and self.columns == "auto":
+            numeric = frame.astype(float)
+            skew = numeric.skew()
+            chosen = [c for c in frame.columns
+                      if numeric[c].min() >= 0 and skew[c] > self.skew_threshold]
+        else:
+            chosen = [c for c in self.columns if c in set(frame.columns)]
+        self.log_columns_ = chosen
+        self.mask_ = np.isin(frame.columns, chosen)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "mask_")
+        values = np.asarray(X, dtype=float).copy()
+        values[:, self.mask_] = np.log1p(np.clip(values[:, self.mask_], 0, None))
+        return values
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self, "mask_")
+        return np.asarray(self.feature_names_in_, dtype=object)
+
+
+def build_preprocessor(categorical: Sequence[str], numeric: Sequence[str],
+                       scaler: BaseEstimator | None = None,
+                       log1p: str | Sequence[str] = "auto", skew_threshold: float = 1.0,
+                       min_frequency: int | None = None) -> ColumnTransformer:
+    """A ColumnTransformer: one-hot for `categorical`, log1p + scaler for `numeric`.
+
+    Categories unseen on TRAIN are encoded as all zeros (or as the infrequent bucket when
+    `min_frequency` is set), so scoring never crashes on a new protocol or service.
+    Output: a dense float array, one-hot columns first.
+    """
+    scaler = scaler if scaler is not None else StandardScaler()
+    one_hot = OneHotEncoder(
+        handle_unknown="infrequent_if_exist" if min_frequency else "ignore",
+        min_frequency=min_frequency, sparse_output=False, dtype=np.float32,
+    )
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if categorical:
+        transformers.append(("categorical", one_hot, list(categorical)))
+    if numeric:
+        numeric_steps = make_pipeline(SkewedLog1p(log1p, skew_threshold), scaler)
+        transformers.append(("numeric", numeric_steps, list(numeric)))
+    return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0,
+                             verbose_feature_names_out=True)

@@ -1,0 +1,214 @@
+"""Keras networks behind the scikit-learn API; Keras is imported only when one is fitted.
+
+`DFNNClassifier` is the seed thesis network (Dense-BatchNorm-Dropout blocks, sigmoid output,
+balanced class weights, early stopping on VAL loss). `AutoencoderFeatures` is the dense
+autoencoder selector whose bottleneck activations are the features. Both accept
+`validation_data` in `fit`; the experiment passes VAL there, so early stopping watches VAL and
+never TEST. Fitted estimators pickle (Keras 3 models do), so they log as MLflow sklearn models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.validation import check_is_fitted
+
+_PREDICT_CHUNK = 65_536
+
+
+def _keras() -> Any:
+    """Import Keras lazily (about 5 s): only runs that choose a Keras model pay for it."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    return keras
+
+
+def _as_float32(X: Any) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(X, dtype=np.float32))
+
+
+def _predict(model: Any, X: np.ndarray) -> np.ndarray:
+    """Run `model` in inference mode over X in chunks; returns a numpy array."""
+    outputs = [np.asarray(model(X[i : i + _PREDICT_CHUNK], training=False))
+               for i in range(0, len(X), _PREDICT_CHUNK)]
+    return np.concatenate(outputs) if outputs else np.empty((0,))
+
+
+def _early_stopping(keras: Any, patience: int) -> Any:
+    return keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
+                                         restore_best_weights=True)
+
+
+class DFNNClassifier(ClassifierMixin, BaseEstimator):
+    """Deep feed-forward binary classifier; `predict_proba(X)[:, 1]` is P(attack).
+
+    Architecture: for each width in `hidden_units`, Dense(activation) -> BatchNorm (if
+    `batch_norm`) -> Dropout (if `dropout` > 0); then Dense(1, sigmoid). Adam, binary
+    cross-entropy, class weights from sklearn's `compute_class_weight("balanced")` unless
+    `class_weight=None`. Early stopping on `val_loss` with `patience`, best weights restored;
+    without `validation_data`, a stratified `validation_fraction` of the fit data is held out.
+    `callbacks` are extra Keras callbacks (e.g. an Optuna pruning callback).
+    """
+
+    def __init__(self, hidden_units: Sequence[int] = (128, 64), batch_norm: bool = True,
+                 dropout: float = 0.3, activation: str = "relu", learning_rate: float = 1e-3,
+                 batch_size: int = 512, epochs: int = 30, patience: int = 5,
+                 class_weight: str | None = "balanced", validation_fraction: float = 0.1,
+                 random_state: int = 0, verbose: int = 0, callbacks: Sequence[Any] | None = None):
+        self.hidden_units = hidden_units
+        self.batch_norm = batch_norm
+        self.dropout = dropout
+        self.activation = activation
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.class_weight = class_weight
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    def _build(self, keras: Any, n_features: int) -> Any:
+        layers = keras.layers
+        model = keras.Sequential([keras.Input(shape=(n_features,))])
+        for width in self.hidden_units:
+            model.add(layers.Dense(int(width), activation=self.activation))
+            if self.batch_norm:
+                model.add(layers.BatchNormalization())
+            if self.dropout > 0:
+                model.add(layers.Dropout(self.dropout))
+        model.add(layers.Dense(1, activation="sigmoid"))
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=self.learning_rate),
+                      loss="binary_crossentropy")
+        return model
+
+    def fit(self, X: Any, y: Any, validation_data: tuple[Any, Any] | None = None
+            ) -> DFNNClassifier:
+        keras = _keras()
+        X, y = _as_float32(X), np.asarray(y).astype(np.int64)
+        self.classes_ = np.unique(y)
+        if not np.array_equal(self.classes_, [0, 1]):
+            raise ValueError(f"DFNNClassifier needs labels 0 and 1 in TRAIN, got {self.classes_}")
+        self.n_features_in_ = X.shape[1]
+        if validation_data is None:
+            X, X_val, y, y_val = train_test_split(
+                X, y, test_size=self.validation_fraction, stratify=y,
+                random_state=self.random_state)
+        else:
+            X_val, y_val = _as_float32(validation_data[0]), np.asarray(validation_data[1])
+        weights = None
+        if self.class_weight == "balanced":
+            values = compute_class_weight("balanced", classes=self.classes_, y=y)
+            weights = {int(c): float(w) for c, w in zip(self.classes_, values, strict=True)}
+        keras.utils.set_random_seed(self.random_state)
+        model = self._build(keras, X.shape[1])
+        history = model.fit(
+            X, y, validation_data=(X_val, y_val), epochs=self.epochs,
+            batch_size=self.batch_size, class_weight=weights, verbose=self.verbose,
+            callbacks=[_early_stopping(keras, self.patience), *(self.callbacks or [])],
+        )
+        self.model_ = model
+        self.history_ = {k: [float(v) for v in values] for k, values in history.history.items()}
+        self.n_epochs_ = len(self.history_.get("loss", []))
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """(n_rows, 2): columns P(normal), P(attack)."""
+        check_is_fitted(self, "model_")
+        p = _predict(self.model_, _as_float32(X)).reshape(-1)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["callbacks"] = None  # callbacks (pruners, loggers) are not part of the model
+        return state
+
+
+class DenseAutoencoder(BaseEstimator):
+    """Dense autoencoder: encoder `encoder_units` (last = bottleneck), mirrored decoder,
+    linear output, mean-squared-error loss, Adam, early stopping on VAL reconstruction loss.
+    """
+
+    def __init__(self, encoder_units: Sequence[int] = (100, 50, 25), activation: str = "relu",
+                 learning_rate: float = 1e-3, batch_size: int = 256, epochs: int = 30,
+                 patience: int = 5, validation_fraction: float = 0.1, random_state: int = 0,
+                 verbose: int = 0):
+        self.encoder_units = encoder_units
+        self.activation = activation
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _fit_autoencoder(self, X: Any, X_val: Any | None) -> None:
+        keras = _keras()
+        X = _as_float32(X)
+        if X_val is None:
+            X, X_val = train_test_split(X, test_size=self.validation_fraction,
+                                        random_state=self.random_state)
+        X_val = _as_float32(X_val)
+        self.n_features_in_ = X.shape[1]
+        keras.utils.set_random_seed(self.random_state)
+        layers = keras.layers
+        inputs = keras.Input(shape=(X.shape[1],))
+        hidden = inputs
+        for width in self.encoder_units:
+            hidden = layers.Dense(int(width), activation=self.activation)(hidden)
+        code = hidden
+        for width in reversed(list(self.encoder_units)[:-1]):
+            hidden = layers.Dense(int(width), activation=self.activation)(hidden)
+        outputs = layers.Dense(X.shape[1], activation="linear")(hidden)
+        autoencoder = keras.Model(inputs, outputs)
+        autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate=self.learning_rate),
+                            loss="mse")
+        history = autoencoder.fit(
+            X, X, validation_data=(X_val, X_val), epochs=self.epochs,
+            batch_size=self.batch_size, verbose=self.verbose,
+            callbacks=[_early_stopping(keras, self.patience)],
+        )
+        self.autoencoder_ = autoencoder
+        self.encoder_ = keras.Model(inputs, code)
+        self.history_ = {k: [float(v) for v in values] for k, values in history.history.items()}
+        self.n_epochs_ = len(self.history_.get("loss", []))
+
+    def reconstruction_error(self, X: Any) -> np.ndarray:
+        """(n_rows,) mean squared reconstruction error per row; higher = more unusual."""
+        check_is_fitted(self, "autoencoder_")
+        X = _as_float32(X)
+        return np.mean((_predict(self.autoencoder_, X) - X) ** 2, axis=1)
+
+
+class AutoencoderFeatures(TransformerMixin, DenseAutoencoder):
+    """Selector: (n_rows, n_features) -> (n_rows, encoder_units[-1]) bottleneck activations.
+
+    `validation_data` is the preprocessed VAL matrix (or an (X, y) pair; y is ignored).
+    """
+
+    def fit(self, X: Any, y: Any = None, validation_data: Any = None) -> AutoencoderFeatures:
+        if isinstance(validation_data, tuple):
+            validation_data = validation_data[0]
+        self._fit_autoencoder(X, validation_data)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "encoder_")
+        return _predict(self.encoder_, _as_float32(X))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray([f"ae{i + 1}" for i in range(int(self.encoder_units[-1]))],
+                          dtype=object)
