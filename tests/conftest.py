@@ -1,0 +1,43 @@
+"""Shared fixtures: composing the real conf/ tree and a throw-away MLflow store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from bench.app import CONFIG_DIR
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def tracking_uri(tmp_path: Path) -> str:
+    """A fresh SQLite MLflow store in the test's temporary folder."""
+    return f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+
+
+@pytest.fixture
+def compose_cfg(tracking_uri: str) -> Callable[..., tuple[DictConfig, dict[str, str]]]:
+    """compose(overrides) -> (cfg, choices) from conf/, tracking into the temporary store.
+
+    Small, fast defaults (2,000 synthetic rows) unless the overrides say otherwise.
+    """
+
+    def _compose(*overrides: str, small: bool = True) -> tuple[DictConfig, dict[str, str]]:
+        base = [f"tracking.uri={tracking_uri}"]
+        if small:
+            base.append("dataset.n_rows=2000")
+        with initialize_config_dir(config_dir=CONFIG_DIR):
+            cfg = compose("config", overrides=[*base, *overrides], return_hydra_config=True)
+        choices = dict(cfg.hydra.runtime.choices)
+        return cfg, choices
+
+    return _compose
