@@ -82,4 +82,11 @@ def hydra_main(cfg: DictConfig) -> float:
 
 
 def main() -> None:
+    from bench.config_check import unknown_key_errors
+
+    errors = unknown_key_errors(sys.argv[1:], CONFIG_DIR)
+    if errors:
+        for message in errors:
+            print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
     hydra_main()
