@@ -13,7 +13,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from bench.errors import BenchError, ConfigError
+from bench.errors import BenchError
 
 # conf/ sits beside the package (editable install); an absolute path works from any cwd.
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -40,8 +40,9 @@ def ui_hint(uri: str, experiment_id: str, run_id: str) -> str:
             f"# then open http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{run_id}")
 
 
-def task(cfg: DictConfig) -> float:
-    """Run one experiment; returns `cfg.optimized_metric` (a VAL metric) for sweepers."""
+def task(cfg: DictConfig) -> float | list[float]:
+    """Run one experiment; returns `cfg.optimized_metric` for sweepers: a float, or a list of
+    floats when it lists several metrics (multi-objective sweeps, docs/sweeps.md)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -55,11 +56,10 @@ def task(cfg: DictConfig) -> float:
         sys.exit(error.exit_code)
 
 
-def _run(cfg: DictConfig, choices: dict[str, str]) -> float:
-    metric = cfg.optimized_metric
-    if not str(metric).startswith("val_"):
-        raise ConfigError(f"optimized_metric must be a VAL metric (val_...), got {metric!r}: "
-                          "sweeps never look at TEST")
+def _run(cfg: DictConfig, choices: dict[str, str]) -> float | list[float]:
+    from bench.sweeps import objective_names, objective_value
+
+    objective_names(cfg.optimized_metric)  # VAL metrics or timings, never TEST: checked first
     import mlflow
 
     from bench.experiment import run_experiment
@@ -69,15 +69,12 @@ def _run(cfg: DictConfig, choices: dict[str, str]) -> float:
     experiment_id = mlflow.get_run(result.run_id).info.experiment_id
     print(f"MLflow run {result.run_id} (experiment '{result.experiment}')")
     print(ui_hint(cfg.tracking.uri, experiment_id, result.run_id))
-    if metric not in result.metrics:
-        available = sorted(k for k in result.metrics if k.startswith("val_"))
-        raise ConfigError(f"optimized_metric {metric!r} was not computed; choose one of "
-                          f"{available}")
-    return float(result.metrics[metric])
+    return objective_value(result.metrics, cfg.optimized_metric)
 
 
-@hydra.main(config_path=CONFIG_DIR, config_name="config")
-def hydra_main(cfg: DictConfig) -> float:
+@hydra.main(config_path=CONFIG_DIR, config_name="config",
+             execution_whitelist=["bench.sweeps.MlflowSweepCallback"])
+def hydra_main(cfg: DictConfig) -> float | list[float]:
     return task(cfg)
 
 

@@ -104,7 +104,7 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str],
         tracking.log_metrics(metrics)
         tracking.log_dict({"strategy": choice.strategy, "threshold": choice.threshold,
                            **choice.details}, "reports/threshold.json")
-        _log_figures(y, scores_val, scores_test, choice.threshold, run_name)
+        _log_figures(pipeline, y, scores_val, scores_test, choice.threshold, run_name)
         tracking.log_text(_classification_report(y["test"], scores_test, choice.threshold),
                           "reports/classification_report_test.txt")
         tracking.log_model(pipeline, X["val"].head(5), scores_val[:5])
@@ -118,8 +118,8 @@ def _classification_report(y_true: np.ndarray, scores: np.ndarray, threshold: fl
                                  target_names=["normal", "attack"], digits=4, zero_division=0)
 
 
-def _log_figures(y: Mapping[str, np.ndarray], scores_val: np.ndarray, scores_test: np.ndarray,
-                 threshold: float, title: str) -> None:
+def _log_figures(pipeline: Any, y: Mapping[str, np.ndarray], scores_val: np.ndarray,
+                 scores_test: np.ndarray, threshold: float, title: str) -> None:
     curves = {"VAL": (y["val"], scores_val), "TEST": (y["test"], scores_test)}
     figures = {
         "plots/confusion_matrix_test.png": plots.confusion_matrix_figure(
@@ -131,5 +131,8 @@ def _log_figures(y: Mapping[str, np.ndarray], scores_val: np.ndarray, scores_tes
         "plots/score_histogram_test.png": plots.score_histogram_figure(
             y["test"], scores_test, threshold, f"{title} - TEST"),
     }
+    if getattr(pipeline["model"], "score_is_negative_log_density", False):
+        figures["plots/epsilon_curve_val.png"] = plots.epsilon_curve_figure(
+            y["val"], scores_val, threshold, f"{title} - VAL")
     for path, figure in figures.items():
         tracking.log_figure(figure, path)

@@ -174,11 +174,11 @@ def log_model(pipeline: Any, input_example: Any, scores: Any) -> str:
     load models only from stores you trust. Requirements are pinned explicitly so that MLflow
     does not re-import and probe the pipeline to infer them.
     """
-    import mlflow
-    from mlflow.models import infer_signature
-
     import logging
     import warnings
+
+    import mlflow
+    from mlflow.models import infer_signature
 
     versions = package_versions()
     requirements = [f"{name}=={version}" for name, version in versions.items()

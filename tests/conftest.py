@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from bench.app import CONFIG_DIR
 
@@ -38,6 +38,8 @@ def compose_cfg(tracking_uri: str) -> Callable[..., tuple[DictConfig, dict[str, 
         with initialize_config_dir(config_dir=CONFIG_DIR):
             cfg = compose("config", overrides=[*base, *overrides], return_hydra_config=True)
         choices = dict(cfg.hydra.runtime.choices)
+        with open_dict(cfg):
+            del cfg["hydra"]  # as in the app, where the task's cfg has no hydra node
         return cfg, choices
 
     return _compose

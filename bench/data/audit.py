@@ -19,7 +19,10 @@ from bench.data.split import Splits
 
 @dataclass
 class AuditReport:
-    """Findings of the leakage guard (declared = identifiers, label proxies, metadata); `metrics()` gives the numeric ones as `audit_*`."""
+    """Findings of the leakage guard; `metrics()` gives the numeric ones as `audit_*`.
+
+    `dropped_declared` lists the declared identifiers, label proxies and metadata columns.
+    """
 
     dropped_declared: list[str] = field(default_factory=list)
     dropped_suspected_identifiers: list[str] = field(default_factory=list)

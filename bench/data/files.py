@@ -111,22 +111,40 @@ def locate(data_dir: str | Path, name: str, dataset: str) -> Path:
     Raises DataError naming the file, the absolute directory searched, BENCH_DATA_DIR and the
     publisher's URL when neither exists.
     """
-    directory = Path(data_dir).expanduser()
-    base = name[:-3] if name.endswith(".gz") else name
-    candidates = [name] if name.endswith(".gz") else [name, f"{name}.gz"]
+    path = find(data_dir, name)
+    if path is None:
+        raise missing_files_error(data_dir, [name], dataset)
+    return path
+
+
+def _candidates(name: str) -> list[str]:
     if name.endswith(".gz"):
-        candidates.append(base)
-    for candidate in candidates:
+        return [name, name[:-3]]
+    return [name, f"{name}.gz"]
+
+
+def find(data_dir: str | Path, name: str) -> Path | None:
+    """Path of `name` or `name.gz` in `data_dir` (plain file preferred), or None."""
+    directory = Path(data_dir).expanduser()
+    for candidate in _candidates(name):
         path = directory / candidate
         if path.is_file():
             return path
+    return None
+
+
+def missing_files_error(data_dir: str | Path, names: list[str], dataset: str) -> DataError:
+    """The DataError for files `names` not found in `data_dir` (see `locate`)."""
+    directory = Path(data_dir).expanduser().resolve()
     title, url = PUBLISHERS.get(dataset, (dataset, ""))
     env = os.environ.get(DATA_DIR_ENV)
     env_text = f"{DATA_DIR_ENV}={env}" if env else f"{DATA_DIR_ENV} is not set"
-    raise DataError(
-        f"{title} file {base!r} not found: looked for {' and '.join(candidates)} in "
-        f"{directory.resolve()} ({env_text}). Set {DATA_DIR_ENV}=/path/to/datasets (or "
-        f"dataset.data_dir=...) to the folder that holds it, plain or gzip."
+    wanted = " nor ".join(repr(source_name(n)) for n in names)
+    looked = ", ".join(c for n in names for c in _candidates(n))
+    return DataError(
+        f"{title} file {'' if len(names) == 1 else 'neither '}{wanted} not found: looked for "
+        f"{looked} in {directory} ({env_text}). Set {DATA_DIR_ENV}=/path/to/datasets (or "
+        "dataset.data_dir=...) to the folder that holds it, plain or gzip."
         + (f" The dataset is published at {url}" if url else "")
     )
 
@@ -297,12 +315,15 @@ def _find_bad_field_count(path: Path, expected: int, header: bool) -> None:
         reader = csv.reader(text)
         if header:
             next(reader, None)
-        for row in reader:
-            if len(row) != expected:
-                shown = ",".join(row)
-                shown = shown if len(shown) <= 120 else shown[:117] + "..."
-                raise _fail(path, reader.line_num, None,
-                            f"{len(row)} fields, expected {expected}:", shown)
+        try:
+            for row in reader:
+                if len(row) != expected:
+                    shown = ",".join(row)
+                    shown = shown if len(shown) <= 120 else shown[:117] + "..."
+                    raise _fail(path, reader.line_num, None,
+                                f"{len(row)} fields, expected {expected}:", shown)
+        except csv.Error as exc:
+            raise _fail(path, reader.line_num, None, "malformed CSV:", str(exc)) from exc
 
 
 def read_table(path: Path, spec: TableSpec) -> pd.DataFrame:
@@ -370,8 +391,11 @@ def _check_values(path: Path, frame: pd.DataFrame, spec: TableSpec, first_line: 
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64",
                                                                    na_value=np.nan)
         absent = values.isna().to_numpy()
+        nan_token = values.str.strip().str.lower().isin(["nan", "-nan", "+nan"]).to_numpy()
         consider(absent, column, "missing value")
-        consider(~absent & ~np.isfinite(numbers), column, "non-numeric, NaN or infinite value")
+        consider(nan_token, column, "NaN value")
+        consider(np.isinf(numbers), column, "infinite value")
+        consider(~absent & ~nan_token & np.isnan(numbers), column, "non-numeric value")
     for column in columns:
         if column not in spec.numeric:
             consider(frame[column].isna().to_numpy(), column, "missing value")

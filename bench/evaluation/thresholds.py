@@ -1,12 +1,21 @@
-"""Decision thresholds, always chosen on VAL scores: predict attack iff score >= threshold."""
+"""Decision thresholds, always chosen on VAL scores: predict attack iff score >= threshold.
+
+Strategies (conf/threshold/): `BestF1` (maximise VAL F1), `FprBudget` (most VAL recall within a
+false-positive-rate budget), `Quantile` (flag the top share of VAL scores: the contamination
+rule, labels unused), `Fixed` (a given cut-off, or a density cut-off epsilon: -log(epsilon)).
+Each returns a ThresholdChoice whose details (VAL precision, recall, FPR at the choice) the
+experiment logs to reports/threshold.json.
+"""
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import precision_recall_curve
+from sklearn.metrics import precision_recall_curve, roc_curve
 
 from bench.errors import ConfigError
 
@@ -51,4 +60,135 @@ class BestF1:
         best = np.flatnonzero(f1 == f1.max()).max()
         return ThresholdChoice(float(thresholds[best]), "best_f1",
                                {"val_f1_at_threshold": float(f1[best]),
-                                "candidates": len(thresholds)})
+                                "candidates": len(thresholds),
+                                **val_rates(y_val, scores_val, float(thresholds[best]))})
+
+
+def val_rates(y_val: np.ndarray, scores_val: np.ndarray, threshold: float) -> dict[str, Any]:
+    """What a threshold does on VAL: flagged share, and (where defined) precision, recall, FPR.
+
+    A rate whose denominator is empty (no attack / no normal / nothing flagged) is left out,
+    never NaN.
+    """
+    flagged = scores_val >= threshold
+    attack, normal = y_val == 1, y_val == 0
+    out: dict[str, Any] = {"val_flagged_share": float(flagged.mean()) if len(y_val) else 0.0}
+    if attack.any():
+        out["val_recall"] = float(flagged[attack].mean())
+    if normal.any():
+        out["val_fpr"] = float(flagged[normal].mean())
+    if flagged.any():
+        out["val_precision"] = float(attack[flagged].mean())
+    return out
+
+
+def _just_above(scores_val: np.ndarray) -> float:
+    """The smallest float above every VAL score: a threshold that flags no VAL row."""
+    return float(np.nextafter(scores_val.max(), np.inf)) if len(scores_val) else math.inf
+
+
+@dataclass
+class FprBudget:
+    """The threshold with the highest VAL recall whose VAL false-positive rate <= `budget`.
+
+    Exact over every distinct VAL score (sklearn's roc_curve, attack iff score >= threshold);
+    among equal recalls the highest threshold (lowest FPR) wins. The FPR resolution is
+    1 / (normal VAL rows): a budget below it allows no false positive at all. When even the
+    highest VAL score is a normal row, no threshold keeps the budget while flagging anything:
+    the choice then flags no VAL row (recall 0), with a warning.
+    """
+
+    budget: float = 0.01
+
+    def __post_init__(self) -> None:
+        if not 0.0 < float(self.budget) < 1.0:
+            raise ConfigError(f"threshold.budget must be in (0, 1), got {self.budget}")
+
+    def choose(self, y_val: Any, scores_val: Any) -> ThresholdChoice:
+        y_val, scores_val = _check_val(y_val, scores_val)
+        n_attack = int(y_val.sum())
+        if n_attack == 0 or n_attack == len(y_val):
+            raise ConfigError("fpr_budget needs normal and attack rows in VAL, got "
+                              f"{len(y_val) - n_attack} normal and {n_attack} attack rows")
+        fpr, tpr, thresholds = roc_curve(y_val, scores_val, drop_intermediate=False)
+        feasible = np.flatnonzero(fpr <= self.budget)[1:]  # index 0 is +inf: flags nothing
+        details: dict[str, Any] = {"budget": float(self.budget),
+                                   "val_normal_rows": len(y_val) - n_attack}
+        if len(feasible) == 0:
+            threshold = _just_above(scores_val)
+            warnings.warn(f"fpr_budget {self.budget}: the highest VAL score is a normal row, "
+                          "so only a threshold that flags nothing keeps the budget",
+                          stacklevel=2)
+            details["flags_nothing_on_val"] = True
+        else:
+            best_recall = tpr[feasible].max()
+            threshold = float(thresholds[feasible[tpr[feasible] == best_recall][0]])
+        return ThresholdChoice(threshold, "fpr_budget",
+                               {**details, **val_rates(y_val, scores_val, threshold)})
+
+
+@dataclass
+class Quantile:
+    """Flag the top `share` of VAL scores (the contamination rule; labels are not used).
+
+    threshold = the k-th highest VAL score, k = floor(share * n_val), so at least k VAL rows
+    are flagged (more where scores tie at the threshold). A share in which k = 0 (it would
+    flag nothing) or outside (0, 1) raises ConfigError.
+    """
+
+    share: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0.0 < float(self.share) < 1.0:
+            raise ConfigError(f"threshold.share must be in (0, 1), got {self.share}")
+
+    def choose(self, y_val: Any, scores_val: Any) -> ThresholdChoice:
+        y_val, scores_val = _check_val(y_val, scores_val)
+        k = math.floor(self.share * len(scores_val) + 1e-9)
+        if k == 0:
+            raise ConfigError(
+                f"threshold.share={self.share} of {len(scores_val)} VAL rows flags nothing: "
+                f"use a share of at least 1/{len(scores_val)}")
+        threshold = float(np.sort(scores_val)[::-1][k - 1])
+        return ThresholdChoice(threshold, "quantile",
+                               {"share": float(self.share), "k": k,
+                                **val_rates(y_val, scores_val, threshold)})
+
+
+@dataclass
+class Fixed:
+    """A cut-off given in the config, not chosen: exactly one of `value` and `epsilon`.
+
+    value : the threshold on the anomaly score itself (e.g. 2 for model=mean_2sigma: "beyond
+        2 standard deviations").
+    epsilon : a cut-off on the density p(x) of model=gaussian, whose anomaly score is
+        -log p(x): p(x) < epsilon <=> score > -log(epsilon), so threshold = -log(epsilon)
+        (a row with p(x) exactly epsilon counts as attack, as score >= threshold does).
+    """
+
+    value: float | None = None
+    epsilon: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.value is None) == (self.epsilon is None):
+            raise ConfigError("threshold=fixed needs exactly one of threshold.value (a cut-off "
+                              "on the score) and threshold.epsilon (a cut-off on the density "
+                              f"p(x)), got value={self.value}, epsilon={self.epsilon}")
+        if self.value is not None and not math.isfinite(float(self.value)):
+            raise ConfigError(f"threshold.value must be a finite number, got {self.value}")
+        if self.epsilon is not None and not 0.0 < float(self.epsilon) < math.inf:
+            raise ConfigError(f"threshold.epsilon must be a positive density, got "
+                              f"{self.epsilon}")
+
+    @property
+    def threshold(self) -> float:
+        if self.value is not None:
+            return float(self.value)
+        return -math.log(float(self.epsilon))  # type: ignore[arg-type]
+
+    def choose(self, y_val: Any, scores_val: Any) -> ThresholdChoice:
+        y_val, scores_val = _check_val(y_val, scores_val)
+        given = ({"value": float(self.value)} if self.value is not None
+                 else {"epsilon": float(self.epsilon)})  # type: ignore[arg-type]
+        return ThresholdChoice(self.threshold, "fixed",
+                               {**given, **val_rates(y_val, scores_val, self.threshold)})

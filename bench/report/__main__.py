@@ -1,0 +1,139 @@
+"""`python -m bench.report`: compare and explain the runs of an MLflow tracking store.
+
+Reads bench runs (any store: sqlite:///..., http://host:5000), writes report.md, ONE
+self-contained report.html (images embedded), images/ and CSV tables into --output, and logs
+the folder as a run named `report` in the experiment `bench-reports` of the same store.
+See docs/report.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+from bench.errors import BenchError, ConfigError
+
+DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
+
+EPILOG = """\
+examples:
+  python -m bench -m seed=0,1,2,3,4 model=xgboost,random_forest,logreg   # runs to compare
+  python -m bench.report                                    # every experiment of mlruns/
+  python -m bench.report --tracking-uri sqlite:////tmp/demo/mlflow.db --output /tmp/demo/report
+  python -m bench.report --dataset nslkdd --dataset unsw --tag preprocess=standard
+  python -m bench.report --filter "tags.selector = 'none'" --metric test_roc_auc
+  python -m bench.report --compare none/xgboost none/logreg --blocks dataset
+
+statistics: leaderboard = mean ± half-width of the t confidence interval over seeds; Friedman
+test + Nemenyi post-hoc with a critical-difference diagram over blocks (autorank; needs >= 3
+pipelines and >= 5 blocks, else a note); paired Wilcoxon signed-rank test + paired bootstrap CI
+for two pipelines (scipy); per-family TEST recall (mean over seeds).
+"""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.report", description=__doc__.splitlines()[0],
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_argument_group("which runs")
+    source.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI",
+                                                                 DEFAULT_URI),
+                        help="MLflow tracking store to read (and log the report to); a path "
+                             "ending in .db is taken as a SQLite file (default: "
+                             "$MLFLOW_TRACKING_URI or %(default)s)")
+    source.add_argument("--experiment", action="append", default=[], metavar="NAME",
+                        help="experiment to read, repeatable (default: all but bench-reports "
+                             "and analyze-*)")
+    source.add_argument("--dataset", action="append", default=[], metavar="NAME",
+                        help="keep runs whose dataset tag is NAME, repeatable")
+    source.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
+                        help="keep runs whose tag KEY equals VALUE, repeatable "
+                             "(e.g. split=stratified, preprocess=standard)")
+    source.add_argument("--filter", default="", metavar="MLFLOW_FILTER",
+                        help="MLflow search filter string applied in the store, e.g. "
+                             "\"tags.model = 'xgboost' and metrics.test_f1 > 0.5\"")
+    stats = parser.add_argument_group("statistics")
+    stats.add_argument("--metric", default="test_f1",
+                       help="metric ranked and tested, a logged metric name (default: "
+                            "%(default)s; fpr/seconds/latency rank lower-is-better)")
+    stats.add_argument("--alpha", type=float, default=0.05,
+                       help="significance level (default: %(default)s)")
+    stats.add_argument("--confidence", type=float, default=0.95,
+                       help="confidence level of intervals (default: %(default)s)")
+    stats.add_argument("--pipeline-keys", default="selector,model",
+                       help="comma-separated tags that name a pipeline across datasets "
+                            "(default: %(default)s; add preprocess,threshold,... to separate "
+                            "variants)")
+    stats.add_argument("--blocks", choices=("dataset-seed", "dataset"), default="dataset-seed",
+                       help="blocks of the Friedman test and the paired comparison: each "
+                            "dataset x seed, or each dataset with seeds averaged "
+                            "(default: %(default)s)")
+    stats.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                       help="pipelines to compare pairwise, labels as in the report (e.g. "
+                            "none/xgboost none/logreg; default: the two best by mean rank)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--output", type=Path, default=None,
+                     help="folder for report.md, report.html, images/ and CSV tables "
+                          "(default: outputs/reports/<date>_<time>)")
+    out.add_argument("--title", default="bench report", help="report title")
+    out.add_argument("--no-log", action="store_true",
+                     help="do not log the report to MLflow (experiment bench-reports)")
+    out.add_argument("--report-experiment", default="bench-reports",
+                     help="MLflow experiment the report run is logged to (default: "
+                          "%(default)s)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    try:
+        return _main(args)
+    except BenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+
+
+def _main(args: argparse.Namespace) -> int:
+    from bench.report.build import ReportOptions, build_report, log_report
+    from bench.report.runs import load_runs, normalise_uri, parse_tag_filters
+
+    if not 0 < args.alpha < 1 or not 0 < args.confidence < 1:
+        raise ConfigError("--alpha and --confidence must lie in (0, 1)")
+    uri = normalise_uri(args.tracking_uri)
+    tags = parse_tag_filters(args.tag)
+    keys = [k.strip() for k in args.pipeline_keys.split(",") if k.strip()]
+    if not keys:
+        raise ConfigError("--pipeline-keys needs at least one tag name")
+    selection = load_runs(uri, args.experiment, args.dataset, tags, args.filter)
+    missing = [k for k in keys if k not in selection.runs.columns]
+    if missing and not selection.runs.empty:
+        raise ConfigError(f"--pipeline-keys {missing} are not tags of the runs")
+    output = args.output or Path("outputs/reports") / dt.datetime.now().strftime(
+        "%Y-%m-%d_%H-%M-%S")
+    source = {"tracking URI": uri, "experiments": args.experiment, "datasets": args.dataset,
+              "tags": ", ".join(args.tag), "MLflow filter": args.filter}
+    options = ReportOptions(metric=args.metric, alpha=args.alpha, confidence=args.confidence,
+                            pipeline_keys=keys, blocks=args.blocks, compare=args.compare,
+                            title=args.title, source=source)
+    result = build_report(selection, output, options)
+    print(f"report: {result.paths['markdown']}")
+    print(f"report: {result.paths['html']}")
+    summary = result.summary
+    print(f"{summary.get('runs', 0)} runs: {summary.get('finished', 0)} finished, "
+          f"{summary.get('failed', 0)} failed")
+    if not args.no_log:
+        filters = {"report.filter": args.filter, "report.datasets": ",".join(args.dataset),
+                   "report.tags": ",".join(args.tag),
+                   "report.experiments": ",".join(selection.experiments)}
+        run_id = log_report(uri, output, summary, {k: v[:5000] for k, v in filters.items()},
+                            args.report_experiment)
+        print(f"MLflow run {run_id} (experiment '{args.report_experiment}', run 'report')")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Read bench runs back from any MLflow tracking store into one tidy frame (a row per run).
+
+Columns: run_id, experiment, run_name, status, start_time, the bench tags (dataset, selector,
+model, preprocess, threshold, split, seed, config_id, git_commit, error) and every metric as
+`metrics.<name>` and every param as `params.<name>` (MLflow's own naming in
+`mlflow.search_runs`), so the metric `threshold` and the tag `threshold` do not collide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from bench.errors import ConfigError, TrackingError
+
+TAGS = ("dataset", "selector", "model", "preprocess", "threshold", "split", "seed",
+        "config_id", "git_commit", "error")
+# Experiments that hold no benchmark runs: skipped unless named explicitly.
+REPORT_EXPERIMENT = "bench-reports"
+_SKIPPED_PREFIXES = ("analyze-",)
+FINISHED, FAILED = "FINISHED", "FAILED"
+
+
+@dataclass
+class RunSelection:
+    """The runs a report covers, and what was left out (said in the report, never silent)."""
+
+    runs: pd.DataFrame
+    experiments: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def normalise_uri(uri: str) -> str:
+    """`path/to/mlflow.db` -> `sqlite:////abs/path/to/mlflow.db`; URIs pass unchanged."""
+    if "://" not in uri and uri.endswith(".db"):
+        return f"sqlite:///{Path(uri).resolve()}"
+    return uri
+
+
+def load_runs(uri: str, experiments: Iterable[str] | None = None,
+              datasets: Iterable[str] | None = None, tags: Mapping[str, str] | None = None,
+              filter_string: str = "") -> RunSelection:
+    """All runs of the chosen experiments (default: every experiment except reports and
+    analyses) that carry bench's `dataset` and `model` tags, filtered by `filter_string`
+    (MLflow search syntax), then by dataset and exact tag values.
+    """
+    from mlflow.entities import ViewType
+    from mlflow.tracking import MlflowClient
+
+    uri = normalise_uri(uri)
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///"))
+        if not db.exists():
+            raise TrackingError(f"no MLflow store at {uri} ({db} does not exist); pass "
+                                "--tracking-uri, e.g. sqlite:///mlruns/mlflow.db")
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        known = {e.name: e for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY)}
+    except Exception as error:  # the store itself is unusable
+        raise TrackingError(f"cannot read MLflow store {uri}: {error}") from error
+    if experiments:
+        names = list(dict.fromkeys(experiments))
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise ConfigError(f"experiment(s) {missing} not in {uri}; it has "
+                              f"{sorted(known)}")
+    else:
+        names = sorted(n for n in known if n != REPORT_EXPERIMENT
+                       and not n.startswith(_SKIPPED_PREFIXES))
+    notes: list[str] = []
+    rows = []
+    for name in names:
+        experiment = known[name]
+        token = None
+        while True:
+            try:
+                page = client.search_runs([experiment.experiment_id], filter_string=filter_string,
+                                          run_view_type=ViewType.ACTIVE_ONLY, max_results=5000,
+                                          page_token=token)
+            except Exception as error:
+                raise ConfigError(f"MLflow rejected the filter {filter_string!r}: "
+                                  f"{error}") from error
+            for run in page:
+                rows.append(_row(run, name))
+            token = page.token
+            if not token:
+                break
+    frame = pd.DataFrame(rows, columns=["run_id", "experiment", "run_name", "status",
+                                        "start_time", *TAGS] if not rows else None)
+    if frame.empty:
+        return RunSelection(frame, names, notes)
+    untagged = frame["dataset"].isna() | frame["model"].isna()
+    if untagged.any():
+        notes.append(f"{int(untagged.sum())} run(s) without bench's dataset/model tags were "
+                     "ignored (sweep parents or runs from other tools)")
+        frame = frame[~untagged]
+    if datasets:
+        frame = frame[frame["dataset"].isin(list(datasets))]
+    for key, value in (tags or {}).items():
+        column = key if key in frame.columns else f"tags.{key}"
+        if column not in frame.columns:
+            frame = frame.iloc[0:0]
+            notes.append(f"no run has the tag {key!r}")
+            continue
+        frame = frame[frame[column].astype(str) == str(value)]
+    running = ~frame["status"].isin([FINISHED, FAILED, "KILLED"])
+    if running.any():
+        notes.append(f"{int(running.sum())} run(s) still RUNNING/SCHEDULED were left out")
+        frame = frame[~running]
+    frame = frame.assign(seed=pd.to_numeric(frame["seed"], errors="coerce"))
+    return RunSelection(frame.reset_index(drop=True), names, notes)
+
+
+def _row(run: object, experiment: str) -> dict[str, object]:
+    info, data = run.info, run.data  # type: ignore[attr-defined]
+    row: dict[str, object] = {
+        "run_id": info.run_id, "experiment": experiment, "run_name": info.run_name,
+        "status": info.status, "start_time": info.start_time,
+    }
+    for tag in TAGS:
+        row[tag] = data.tags.get(tag)
+    for key, value in data.tags.items():
+        if key not in TAGS and not key.startswith("mlflow."):
+            row[f"tags.{key}"] = value
+    for key, value in data.metrics.items():
+        row[f"metrics.{key}"] = value
+    for key, value in data.params.items():
+        row[f"params.{key}"] = value
+    return row
+
+
+def finished_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """FINISHED runs, one per (config_id, seed): the latest when a cell-seed was run again.
+
+    Returns the runs and how many older repeats were set aside.
+    """
+    done = runs[runs["status"] == FINISHED]
+    if done.empty:
+        return done, 0
+    ordered = done.sort_values("start_time")
+    keys = ["config_id", "seed"] if done["config_id"].notna().all() else ["run_id"]
+    latest = ordered.drop_duplicates(keys, keep="last")
+    return latest.reset_index(drop=True), len(done) - len(latest)
+
+
+def parse_tag_filters(items: Iterable[str]) -> dict[str, str]:
+    """["key=value", ...] -> {key: value}; a malformed item is a ConfigError."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--tag expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out

@@ -1,0 +1,209 @@
+"""Leaderboards and per-family tables from the run frame of `bench.report.runs`.
+
+A cell is one configuration: dataset x selector x model with everything else fixed, i.e. one
+`config_id` (the configuration hash without seed/tracking/paths); its seed repetitions are the
+samples the mean and the confidence interval are taken over.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bench.report.runs import FINISHED
+
+CELL = ("dataset", "selector", "model", "config_id")
+# Leaderboard metric -> column title. All TEST metrics, chosen at the VAL threshold.
+LEADERBOARD = {
+    "test_f1": "F1", "test_roc_auc": "ROC-AUC", "test_pr_auc": "PR-AUC", "test_fpr": "FPR",
+    "fit_seconds": "fit s", "score_rows_per_second": "rows/s",
+}
+LATENCY = {"latency_per_row_median_seconds": "latency median µs/row",
+           "latency_per_row_p99_seconds": "latency p99 µs/row"}
+# Metrics where lower is better (ranking order).
+LOWER_IS_BETTER = re.compile(r"(fpr|seconds|loss|latency)")
+VARYING_KEYS = ("preprocess", "threshold", "split")
+
+
+def higher_is_better(metric: str) -> bool:
+    return LOWER_IS_BETTER.search(metric) is None
+
+
+@dataclass(frozen=True)
+class MeanCI:
+    mean: float
+    low: float
+    high: float
+    n: int
+
+    def text(self, fmt: str = ".4f") -> str:
+        """"0.9123 ± 0.0110" (± = half-width of the t-interval); "0.9123 (n=1)"; "—"."""
+        if self.n == 0 or math.isnan(self.mean):
+            return "—"
+        if self.n == 1 or math.isnan(self.low):
+            return f"{self.mean:{fmt}} (n=1)"
+        return f"{self.mean:{fmt}} ± {(self.high - self.low) / 2:{fmt}}"
+
+
+def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> MeanCI:
+    """Mean and two-sided Student-t confidence interval of the mean (scipy.stats.t).
+
+    n = 0: all NaN; n = 1: the value, no interval (NaN bounds); zero spread: a zero-width
+    interval.
+    """
+    x = np.asarray([v for v in values if v is not None and not math.isnan(float(v))], float)
+    n = len(x)
+    if n == 0:
+        return MeanCI(math.nan, math.nan, math.nan, 0)
+    mean = float(x.mean())
+    if n == 1:
+        return MeanCI(mean, math.nan, math.nan, 1)
+    sem = float(stats.sem(x))
+    if sem == 0.0:
+        return MeanCI(mean, mean, mean, n)
+    low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=sem)
+    return MeanCI(mean, float(low), float(high), n)
+
+
+def _cells(runs: pd.DataFrame) -> pd.DataFrame:
+    keys = runs[list(CELL)].fillna("?")
+    return keys.drop_duplicates().reset_index(drop=True)
+
+
+def leaderboard(runs: pd.DataFrame, finished: pd.DataFrame, metrics: dict[str, str] | None = None,
+                confidence: float = 0.95, sort_by: str = "test_f1") -> pd.DataFrame:
+    """One row per cell (config_id) with n (finished seeds), failed (FAILED or KILLED runs) and
+    per metric `<metric>`, `<metric>_low`, `<metric>_high` (t-interval over seeds).
+
+    `runs` are all selected runs (for the failure counts), `finished` the deduplicated FINISHED
+    ones (`runs.finished_runs`). Cells where every run failed appear with n = 0.
+    """
+    metrics = metrics or {**LEADERBOARD, **LATENCY}
+    all_runs = runs.assign(**{k: runs[k].fillna("?") for k in CELL})
+    done = finished.assign(**{k: finished[k].fillna("?") for k in CELL})
+    rows = []
+    for cell in _cells(all_runs).itertuples(index=False):
+        mask = np.logical_and.reduce([all_runs[k] == getattr(cell, k) for k in CELL])
+        cell_runs = all_runs[mask]
+        cell_done = done[np.logical_and.reduce([done[k] == getattr(cell, k) for k in CELL])]
+        row = {k: getattr(cell, k) for k in CELL}
+        for key in VARYING_KEYS:
+            values = cell_runs[key].dropna().unique() if key in cell_runs else []
+            row[key] = ",".join(map(str, values)) if len(values) else "?"
+        row["n"] = len(cell_done)
+        row["failed"] = int((cell_runs["status"] != FINISHED).sum())
+        row["seeds"] = ",".join(str(int(s)) for s in sorted(cell_done["seed"].dropna()))
+        for metric in metrics:
+            column = f"metrics.{metric}"
+            values = cell_done.get(column, [])
+            ci = mean_ci(list(values), confidence)
+            row[metric], row[f"{metric}_low"], row[f"{metric}_high"] = ci.mean, ci.low, ci.high
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table["variant"] = _variants(table, all_runs)
+    ascending = not higher_is_better(sort_by)
+    return table.sort_values(["dataset", sort_by], ascending=[True, ascending],
+                             na_position="last").reset_index(drop=True)
+
+
+_NOT_A_VARIANT = re.compile(r"^(seed$|tracking\.|paths\.|hydra\.|evaluation\.)")
+
+
+def _variants(table: pd.DataFrame, runs: pd.DataFrame, max_keys: int = 3) -> list[str]:
+    """For cells that share dataset/selector/model but not config_id: the params whose value
+    tells them apart ("model.C=0.5"), from the runs' logged params; "" elsewhere."""
+    params = [c for c in runs.columns if c.startswith("params.")
+              and not _NOT_A_VARIANT.match(c.removeprefix("params."))]
+    out = [""] * len(table)
+    for _, group in table.groupby(["dataset", "selector", "model"]):
+        if len(group) < 2:
+            continue
+        values: dict[int, dict[str, str]] = {}
+        for i, cell in group.iterrows():
+            cell_runs = runs[runs["config_id"] == cell["config_id"]]
+            values[i] = {p: "|".join(sorted(map(str, cell_runs[p].dropna().unique())))
+                         for p in params}
+        differing = [p for p in params
+                     if len({v[p] for v in values.values()}) > 1
+                     and all("|" not in v[p] for v in values.values())]
+        for i in group.index:
+            shown = [f"{p.removeprefix('params.')}={values[i][p] or '?'}"
+                     for p in differing[:max_keys]]
+            out[i] = "; ".join(shown) + (" …" if len(differing) > max_keys else "")
+    return out
+
+
+def leaderboard_display(board: pd.DataFrame, metrics: dict[str, str] | None = None
+                        ) -> pd.DataFrame:
+    """The leaderboard as text cells "mean ± half-width"; columns that do not vary between the
+    cells (preprocess, threshold, split) are left out."""
+    metrics = metrics or LEADERBOARD
+    columns: dict[str, pd.Series] = {"dataset": board["dataset"], "selector": board["selector"],
+                                     "model": board["model"]}
+    for key in VARYING_KEYS:
+        if key in board and board[key].nunique() > 1:
+            columns[key] = board[key]
+    if "variant" in board and (board["variant"] != "").any():
+        columns["variant"] = board["variant"]
+    columns["config_id"] = board["config_id"]
+    columns["n"] = board["n"]
+    columns["failed"] = board["failed"]
+    for metric, title in metrics.items():
+        fmt = _format_for(metric)
+        scale = 1e6 if "latency" in metric else 1.0
+        columns[title] = pd.Series([
+            MeanCI(r[metric] * scale, r[f"{metric}_low"] * scale, r[f"{metric}_high"] * scale,
+                   int(r["n"])).text(fmt) for _, r in board.iterrows()], index=board.index)
+    return pd.DataFrame(columns)
+
+
+def _format_for(metric: str) -> str:
+    if metric == "score_rows_per_second":
+        return ",.0f"
+    if metric == "fit_seconds" or "latency" in metric:
+        return ".3g"
+    return ".4f"
+
+
+def family_recall(finished: pd.DataFrame, pipeline_keys: Sequence[str] = ("selector", "model")
+                  ) -> dict[str, pd.DataFrame]:
+    """Per dataset: pipeline x family, the mean over seeds of TEST recall per attack family
+    (`test_recall_family_<f>`) and the false-positive rate of the normal family
+    (`test_fpr_family_<f>`, columns titled "FPR <f>"). Datasets without families are absent.
+    """
+    out: dict[str, pd.DataFrame] = {}
+    for dataset, group in finished.groupby("dataset", sort=True):
+        recall = sorted(c for c in group.columns if c.startswith("metrics.test_recall_family_")
+                        and group[c].notna().any())
+        fpr = sorted(c for c in group.columns if c.startswith("metrics.test_fpr_family_")
+                     and group[c].notna().any())
+        if not recall and not fpr:
+            continue
+        labels = group[list(pipeline_keys)].fillna("?").astype(str).agg("/".join, axis=1)
+        means = group[recall + fpr].groupby(labels).mean()
+        counts = group.groupby(labels).size()
+        means.columns = ([c.removeprefix("metrics.test_recall_family_") for c in recall]
+                         + [f"FPR {c.removeprefix('metrics.test_fpr_family_')}" for c in fpr])
+        means.insert(0, "n", counts)
+        means.index.name = "pipeline"
+        out[str(dataset)] = means.reset_index()
+    return out
+
+
+def failed_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every FAILED/KILLED run with its error tag (first line, shortened)."""
+    bad = runs[runs["status"] != FINISHED]
+    if bad.empty:
+        return pd.DataFrame(columns=["run", "seed", "status", "error", "run_id"])
+    errors = bad["error"].fillna("(no error tag)").astype(str).map(
+        lambda e: (e.splitlines() or [""])[0][:200])
+    return pd.DataFrame({"run": bad["run_name"], "seed": bad["seed"], "status": bad["status"],
+                         "error": errors, "run_id": bad["run_id"]}).reset_index(drop=True)

@@ -1,0 +1,170 @@
+"""The protocol: TRAIN fits, VAL chooses, TEST is read once; leaking columns never reach a model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bench.experiment as experiment_module
+from bench.data.audit import audit, looks_like_row_identifier
+from bench.data.dataset import Dataset, Schema
+from bench.data.split import BlockedSplit, Splits, StratifiedSplit
+from bench.data.synthetic import generate, load
+from bench.experiment import run_experiment
+from bench.features.preprocess import build_preprocessor
+
+
+def _shuffle_test_labels(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = StratifiedSplit.__call__
+
+    def shuffled(self: StratifiedSplit, dataset: Dataset) -> Splits:
+        splits = original(self, dataset)
+        test = splits.test.copy()
+        rng = np.random.default_rng(123)
+        test["label"] = rng.permutation(test["label"].to_numpy())
+        return Splits(splits.train, splits.val, test, splits.description)
+
+    monkeypatch.setattr(StratifiedSplit, "__call__", shuffled)
+
+
+def test_shuffling_test_labels_changes_nothing_chosen(compose_cfg, monkeypatch):
+    cfg, choices = compose_cfg("model.n_estimators=50")
+    honest = run_experiment(cfg, choices, echo=lambda *_: None)
+    _shuffle_test_labels(monkeypatch)
+    shuffled = run_experiment(cfg, choices, echo=lambda *_: None)
+
+    assert shuffled.threshold == honest.threshold
+    val_keys = [k for k in honest.metrics if k.startswith("val_")]
+    assert val_keys
+    for key in val_keys:
+        assert shuffled.metrics[key] == honest.metrics[key], key
+    # ... while TEST metrics do see the shuffled labels (so the check above can fail)
+    assert shuffled.metrics["test_roc_auc"] < honest.metrics["test_roc_auc"] - 0.1
+
+
+def test_test_rows_scored_once_after_the_threshold(compose_cfg, monkeypatch):
+    cfg, choices = compose_cfg("model=logreg")
+    events: list[tuple[str, object]] = []
+    real_score, real_build = experiment_module.anomaly_score, experiment_module.build
+
+    def spy_score(estimator, X):
+        events.append(("score", X.index.copy()))
+        return real_score(estimator, X)
+
+    def spy_build(node, **kwargs):
+        built = real_build(node, **kwargs)
+        if hasattr(built, "choose"):
+            choose = built.choose
+
+            def spy_choose(y, s):
+                events.append(("threshold", None))
+                return choose(y, s)
+
+            built.choose = spy_choose
+        return built
+
+    captured: dict[str, pd.DataFrame] = {}
+    real_audit = experiment_module.audit
+
+    def spy_audit(schema, splits, drop):
+        result = real_audit(schema, splits, drop)
+        captured["test"], captured["val"] = result[1].test, result[1].val
+        return result
+
+    monkeypatch.setattr(experiment_module, "anomaly_score", spy_score)
+    monkeypatch.setattr(experiment_module, "build", spy_build)
+    monkeypatch.setattr(experiment_module, "audit", spy_audit)
+    run_experiment(cfg, choices, echo=lambda *_: None)
+
+    test_index = set(captured["test"].index)
+    threshold_at = [i for i, (kind, _) in enumerate(events) if kind == "threshold"]
+    assert len(threshold_at) == 1
+    scored_test = [idx for kind, idx in events if kind == "score" and set(idx) & test_index]
+    before = [idx for kind, idx in events[: threshold_at[0]] if kind == "score"]
+    assert all(not (set(idx) & test_index) for idx in before)
+    rows = np.concatenate([np.asarray(idx) for idx in scored_test])
+    assert len(rows) == len(test_index) and set(rows) == test_index  # each TEST row once
+
+
+def test_identifier_and_label_proxy_never_reach_the_model(compose_cfg, tmp_path):
+    import mlflow
+
+    cfg, choices = compose_cfg("model=logreg")
+    result = run_experiment(cfg, choices, echo=lambda *_: None)
+    mlflow.set_tracking_uri(cfg.tracking.uri)
+    pipeline = mlflow.sklearn.load_model(f"runs:/{result.run_id}/model")
+    seen = set(pipeline["preprocess"].feature_names_in_)
+    assert "id" not in seen and "attack_cat" not in seen and "label" not in seen
+    assert seen == set(load(n_rows=2000).schema.features)
+
+
+def test_audit_drops_an_undeclared_row_counter_and_counts_duplicates():
+    frame = generate(n_rows=2000, seed=1)
+    frame["row_number"] = np.arange(len(frame))
+    schema = Schema(label="label", categorical=("proto",),
+                    numeric=("spkts", "dpkts", "row_number"), family="attack_cat",
+                    identifiers=("id",), label_proxies=("attack_cat",))
+    splits = StratifiedSplit(seed=0)(Dataset("t", schema, frame))
+    cleaned, deduped, report = audit(schema, splits, drop_test_duplicates=True)
+    assert "row_number" not in cleaned.features
+    assert report.dropped_suspected_identifiers == ["row_number"]
+    assert set(report.dropped_declared) == {"id", "attack_cat"}
+    # coarse features (proto, packet counts) repeat a lot: duplicates exist and are dropped
+    assert report.duplicates["train_test"] > 0
+    assert len(deduped.test) == len(splits.test) - report.dropped_test_duplicates
+    assert report.dropped_test_duplicates > 0
+
+
+def test_row_identifier_heuristic():
+    assert looks_like_row_identifier(pd.Series(np.arange(500)))
+    assert not looks_like_row_identifier(pd.Series(np.arange(500)[::-1].copy() % 7))
+    assert not looks_like_row_identifier(pd.Series(np.linspace(0, 1, 500)))  # floats
+    assert not looks_like_row_identifier(pd.Series(np.random.default_rng(0).permutation(500)))
+
+
+def test_stratified_split_sizes_and_disjointness():
+    data = load(n_rows=5000, seed=0)
+    splits = StratifiedSplit(val_size=0.2, test_size=0.25, seed=3)(data)
+    assert sum(splits.sizes().values()) == 5000
+    assert abs(len(splits.test) - 1250) <= 1 and abs(len(splits.val) - 1000) <= 1
+    index_sets = [set(f.index) for f in (splits.train, splits.val, splits.test)]
+    assert not (index_sets[0] & index_sets[1] or index_sets[0] & index_sets[2]
+                or index_sets[1] & index_sets[2])
+    shares = [f["label"].mean() for f in (splits.train, splits.val, splits.test)]
+    assert max(shares) - min(shares) < 0.01
+
+
+def test_blocked_split_keeps_collection_order_per_class():
+    data = load(n_rows=3000, seed=0)
+    splits = BlockedSplit(val_size=0.2, test_size=0.2)(data)
+    for family, rows in data.train.groupby("attack_cat"):
+        positions = {name: rows.index.isin(frame.index) for name, frame in
+                     (("train", splits.train), ("val", splits.val), ("test", splits.test))}
+        last_train = np.flatnonzero(positions["train"]).max()
+        first_val = np.flatnonzero(positions["val"]).min()
+        first_test = np.flatnonzero(positions["test"]).min()
+        assert last_train < first_val < first_test, family
+
+
+def test_preprocessing_fits_on_train_and_survives_unknown_categories():
+    frame = generate(n_rows=1000, seed=0)
+    pre = build_preprocessor(["proto", "service"], ["sbytes", "dur"])
+    pre.fit(frame)
+    new = frame.head(3).copy()
+    new.loc[:, "proto"] = "sctp"  # never seen on TRAIN
+    out = pre.transform(new)
+    assert out.shape == (3, pre.transform(frame.head(3)).shape[1])
+    assert np.isfinite(out).all()
+    # TRAIN statistics only: scaled TRAIN numeric columns have mean 0
+    numeric = pre.transform(frame)[:, -2:]
+    assert np.allclose(numeric.mean(axis=0), 0, atol=1e-6)
+
+
+def test_synthetic_data_is_seeded_and_not_trivially_separable(compose_cfg):
+    assert generate(n_rows=500, seed=4).equals(generate(n_rows=500, seed=4))
+    assert not generate(n_rows=500, seed=4).equals(generate(n_rows=500, seed=5))
+    cfg, choices = compose_cfg(small=False)
+    result = run_experiment(cfg, choices, echo=lambda *_: None)
+    assert 0.7 < result.metrics["test_roc_auc"] < 0.99
+    assert result.metrics["test_f1"] < 0.95
