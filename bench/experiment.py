@@ -48,8 +48,8 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str],
     splits = build(cfg.split)(dataset)
     schema, splits, findings = audit(dataset.schema, splits, cfg.audit.drop_test_duplicates)
     echo(f"[data] {dataset.name}: {splits.description}; rows {splits.sizes()}")
-    for note in dataset.notes.values():
-        echo(f"[data] {note}")
+    for key, note in dataset.notes.items():
+        echo(f"[data] {key.removeprefix('data.')}: {note}")
     for line in findings.summary_lines() + [f"WARNING {w}" for w in findings.warnings]:
         echo(f"[audit] {line}")
 
@@ -101,6 +101,9 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str],
         if schema.family is not None:
             metrics.update(_prefixed("test", family_recall(
                 splits.test[schema.family], y["test"], scores_test, choice.threshold)))
+        if dataset.unlabelled is not None:  # scored for the user, never used for metrics
+            metrics.update(_score_unlabelled(pipeline, dataset.unlabelled[schema.features],
+                                             choice.threshold))
         tracking.log_metrics(metrics)
         tracking.log_dict({"strategy": choice.strategy, "threshold": choice.threshold,
                            **choice.details}, "reports/threshold.json")
@@ -109,6 +112,16 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str],
                           "reports/classification_report_test.txt")
         tracking.log_model(pipeline, X["val"].head(5), scores_val[:5])
         return ExperimentResult(metrics, run.info.run_id, experiment, choice.threshold)
+
+
+def _score_unlabelled(pipeline: Any, X: Any, threshold: float) -> dict[str, float]:
+    """Score rows without labels; log their scores and flags, return counts (no metrics)."""
+    scores = anomaly_score(pipeline, X)
+    table = X.assign(anomaly_score=scores, flagged=(scores >= threshold).astype(int))
+    tracking.log_text(table[["anomaly_score", "flagged"]].to_csv(index_label="row"),
+                      "reports/unlabelled_scores.csv")
+    return {"unlabelled_rows": float(len(X)),
+            "unlabelled_flagged_share": float(table["flagged"].mean()) if len(X) else 0.0}
 
 
 def _classification_report(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> str:
