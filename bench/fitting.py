@@ -15,7 +15,8 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 
-def _accepts_validation(estimator: Any) -> bool:
+def accepts_validation(estimator: Any) -> bool:
+    """True when `estimator.fit` takes a `validation_data` argument (VAL for early stopping)."""
     return "validation_data" in inspect.signature(estimator.fit).parameters
 
 
@@ -25,12 +26,12 @@ def fit_pipeline(preprocess: Any, selector: Any, model: Any, X_train: pd.DataFra
     start = time.perf_counter()
     train_matrix = preprocess.fit_transform(X_train, y_train)
     val_matrix = preprocess.transform(X_val)
-    if _accepts_validation(selector):
+    if accepts_validation(selector):
         selector.fit(train_matrix, y_train, validation_data=(val_matrix, y_val))
     else:
         selector.fit(train_matrix, y_train)
     train_matrix, val_matrix = selector.transform(train_matrix), selector.transform(val_matrix)
-    if _accepts_validation(model):
+    if accepts_validation(model):
         model.fit(train_matrix, y_train, validation_data=(val_matrix, y_val))
     else:
         model.fit(train_matrix, y_train)

@@ -23,7 +23,6 @@ it: the experiment's threshold is chosen on VAL scores.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,13 +36,10 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from bench.errors import ConfigError
+from bench.fitting import accepts_validation
 from bench.models.keras_nets import DenseAutoencoder
 
 FIT_ON = ("normal", "all")
-
-
-def _accepts_validation(estimator: Any) -> bool:
-    return "validation_data" in inspect.signature(estimator.fit).parameters
 
 
 def _validation_matrix(validation_data: Any) -> Any:
@@ -106,7 +102,7 @@ class Detector(BaseEstimator):
         rows = self._fit_rows(y, len(X))
         X_fit = _safe_indexing(X, rows)
         self.estimator_ = clone(self.estimator)
-        if _accepts_validation(self.estimator_):
+        if accepts_validation(self.estimator_):
             self.estimator_.fit(X_fit, validation_data=self._validation(validation_data))
         else:
             self.estimator_.fit(X_fit)
