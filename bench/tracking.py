@@ -6,6 +6,7 @@ import hashlib
 import importlib.metadata
 import json
 import subprocess
+import time
 import traceback
 import urllib.error
 import urllib.request
@@ -140,10 +141,14 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
 def log_history(history: Mapping[str, list[float]], prefix: str) -> None:
     """Per-epoch Keras history as stepped metrics, e.g. dfnn_val_loss at step = epoch."""
     import mlflow
+    from mlflow.entities import Metric
 
-    for key, values in history.items():
-        for epoch, value in enumerate(values):
-            mlflow.log_metric(f"{prefix}_{key}", float(value), step=epoch)
+    now = int(time.time() * 1000)
+    metrics = [Metric(f"{prefix}_{key}", float(value), now, epoch)
+               for key, values in history.items() for epoch, value in enumerate(values)]
+    run_id = mlflow.active_run().info.run_id
+    for i in range(0, len(metrics), 1000):  # one request per 1,000 values, not one per value
+        mlflow.MlflowClient().log_batch(run_id, metrics=metrics[i : i + 1000])
 
 
 def log_figure(figure: Any, path: str) -> None:

@@ -14,8 +14,9 @@ from sklearn.metrics import (
     ConfusionMatrixDisplay,
     PrecisionRecallDisplay,
     RocCurveDisplay,
-    precision_recall_curve,
 )
+
+from bench.evaluation.thresholds import f1_curve
 
 
 def confusion_matrix_figure(y_true: Any, y_pred: Any, title: str) -> Figure:
@@ -110,15 +111,6 @@ def _set_scale(ax: Any, scale: str, linthresh: float, values: np.ndarray) -> Non
         ax.set_xticks(_symlog_ticks(low, high, linthresh))
 
 
-def _val_curves(y_val: Any, scores_val: Any) -> tuple[np.ndarray, ...]:
-    """Precision, recall, F1 at every distinct VAL score (attack iff score >= threshold)."""
-    precision, recall, thresholds = precision_recall_curve(y_val, scores_val)
-    precision, recall = precision[:-1], recall[:-1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0)
-    return precision, recall, f1, thresholds
-
-
 def _draw_curves(ax: Any, x: np.ndarray, curves: tuple[np.ndarray, ...]) -> None:
     precision, recall, f1 = curves
     ax.plot(x, f1, label="F1")
@@ -133,7 +125,7 @@ def threshold_curve_figure(y_val: Any, scores_val: Any, chosen: float, title: st
     The threshold axis is linear, log or symlog as score_axis_scale(scores_val) says, so that
     detector scores spanning many decades stay readable.
     """
-    precision, recall, f1, thresholds = _val_curves(y_val, scores_val)
+    precision, recall, f1, thresholds = f1_curve(y_val, scores_val)
     scale, linthresh = score_axis_scale(scores_val)
     fig, ax = plt.subplots(figsize=(6, 4))
     _draw_curves(ax, thresholds, (precision, recall, f1))
@@ -178,7 +170,7 @@ def epsilon_curve_figure(y_val: Any, scores_val: Any, chosen: float, title: str)
     whose score is -log p(x) (model=gaussian): attack iff p(x) <= epsilon, i.e. score >=
     -log(epsilon). The x axis is log10(epsilon) = -score / ln(10) (epsilon itself underflows
     for large scores), symlog where it spans many decades; the chosen epsilon is marked."""
-    precision, recall, f1, thresholds = _val_curves(y_val, scores_val)
+    precision, recall, f1, thresholds = f1_curve(y_val, scores_val)
     log10_eps = -np.asarray(thresholds, dtype=float) / np.log(10)
     chosen_log10 = -float(chosen) / np.log(10)
     scale, linthresh = score_axis_scale(log10_eps)

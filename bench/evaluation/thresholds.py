@@ -40,6 +40,19 @@ def _check_val(y_val: np.ndarray, scores_val: np.ndarray) -> tuple[np.ndarray, n
     return y_val, scores_val
 
 
+def f1_curve(y_val: Any, scores_val: Any) -> tuple[np.ndarray, ...]:
+    """Precision, recall, F1 and the threshold at every distinct score (attack iff >= it).
+
+    Four arrays of equal length, from sklearn's precision_recall_curve; F1 is 0 where
+    precision and recall are both 0.
+    """
+    precision, recall, thresholds = precision_recall_curve(y_val, scores_val)
+    precision, recall = precision[:-1], recall[:-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    return precision, recall, f1, thresholds
+
+
 @dataclass
 class BestF1:
     """The threshold maximising F1 on VAL, exact over every distinct score.
@@ -52,11 +65,7 @@ class BestF1:
         y_val, scores_val = _check_val(y_val, scores_val)
         if y_val.sum() == 0:
             raise ConfigError("VAL has no attack rows: best_f1 cannot choose a threshold")
-        precision, recall, thresholds = precision_recall_curve(y_val, scores_val)
-        precision, recall = precision[:-1], recall[:-1]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall),
-                          0.0)
+        _, _, f1, thresholds = f1_curve(y_val, scores_val)
         best = np.flatnonzero(f1 == f1.max()).max()
         return ThresholdChoice(float(thresholds[best]), "best_f1",
                                {"val_f1_at_threshold": float(f1[best]),
