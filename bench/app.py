@@ -15,8 +15,8 @@ from omegaconf import DictConfig
 
 from bench.errors import BenchError
 
-# conf/ sits beside the package (editable install); an absolute path works from any cwd.
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+# The configs ship inside the package (bench/conf), so an installed wheel finds them too.
+CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
 TABLE_METRICS = ("precision", "recall", "f1", "roc_auc", "pr_auc", "fpr")
 
 
@@ -60,13 +60,12 @@ def _run(cfg: DictConfig, choices: dict[str, str]) -> float | list[float]:
     from bench.sweeps import objective_names, objective_value
 
     objective_names(cfg.optimized_metric)  # VAL metrics or timings, never TEST: checked first
-    import mlflow
-
+    from bench import tracking
     from bench.experiment import run_experiment
 
     result = run_experiment(cfg, choices)
     print(results_table(result.metrics))
-    experiment_id = mlflow.get_run(result.run_id).info.experiment_id
+    experiment_id = tracking.get_run(cfg.tracking.uri, result.run_id).info.experiment_id
     print(f"MLflow run {result.run_id} (experiment '{result.experiment}')")
     print(ui_hint(cfg.tracking.uri, experiment_id, result.run_id))
     return objective_value(result.metrics, cfg.optimized_metric)

@@ -1,4 +1,5 @@
-"""Everything that talks to MLflow: store checks, run life cycle, params, tags, artifacts."""
+"""Everything that talks to MLflow: store checks, run life cycle, params, tags, artifacts,
+and reading runs back. No other module of bench imports mlflow (tests/test_layout.py checks)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,14 @@ from bench.errors import TrackingError
 
 TRACKED_PACKAGES = ("bench", "scikit-learn", "xgboost", "keras", "tensorflow", "mlflow",
                     "hydra-core", "optuna", "pandas", "numpy")
-# Keys that do not change what is computed, left out of the configuration id.
-_CONFIG_ID_EXCLUDED = ("seed", "tracking", "paths", "hydra", "evaluation")
+# Top-level config keys that do not change what a run computes (where it is logged, where the
+# data lives, Hydra's own settings, how latency is measured). The one list: config ids, sweep
+# base ids and the report's "what differs between cells" all leave exactly these out.
+RUN_CONTEXT_KEYS = ("tracking", "paths", "hydra", "evaluation")
+# config_id also leaves out `seed`, so the repetitions of one cell share their id.
+CONFIG_ID_EXCLUDED = ("seed", *RUN_CONTEXT_KEYS)
+MAX_PARAMS_PER_BATCH = 100  # MLflow's limit per log_batch call
+MAX_PARAM_LENGTH = 6000
 
 
 def preflight(uri: str, timeout_s: float = 5.0) -> None:
@@ -64,12 +71,13 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def config_id(unresolved: Mapping[str, Any], choices: Mapping[str, Any]) -> str:
-    """Stable 12-hex id of what a run computes: the config without seed, tracking and paths.
+    """Stable 12-hex id of what a run computes: the config without CONFIG_ID_EXCLUDED (seed,
+    tracking, paths, hydra, evaluation), plus the chosen group options.
 
     Uses the unresolved config, so `${seed}` interpolations stay symbolic and repetitions of
     one cell over seeds share the id.
     """
-    kept = {k: v for k, v in unresolved.items() if k not in _CONFIG_ID_EXCLUDED}
+    kept = {k: v for k, v in unresolved.items() if k not in CONFIG_ID_EXCLUDED}
     kept["_choices"] = {k: v for k, v in choices.items() if not k.startswith("hydra")}
     blob = json.dumps(kept, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
@@ -105,15 +113,8 @@ def tracked_run(uri: str, experiment: str, run_name: str, tags: Mapping[str, str
     import mlflow
 
     mlflow.set_tracking_uri(uri)
-    try:
-        existing = mlflow.get_experiment_by_name(experiment)
-        if existing is None:
-            mlflow.create_experiment(experiment,
-                                     artifact_location=default_artifact_location(uri))
-        mlflow.set_experiment(experiment)
-    except Exception as error:
-        raise TrackingError(f"cannot use MLflow store {uri}: {error}") from error
-    with mlflow.start_run(run_name=run_name, tags=dict(tags),
+    experiment_id = get_or_create_experiment(uri, experiment)
+    with mlflow.start_run(run_name=run_name, tags=dict(tags), experiment_id=experiment_id,
                           parent_run_id=parent_run_id) as run:
         try:
             yield run
@@ -123,32 +124,56 @@ def tracked_run(uri: str, experiment: str, run_name: str, tags: Mapping[str, str
             raise
 
 
-def log_params(params: Mapping[str, Any]) -> None:
-    """Log flattened params in batches (MLflow takes at most 100 per call, 6000 chars each)."""
+def log_params(params: Mapping[str, Any], run_id: str | None = None,
+               uri: str | None = None) -> None:
+    """Log params in batches of 100 (MLflow's limit), values cut to 6000 characters; to the
+    active run, or to `run_id` in the store `uri`."""
+    from mlflow.entities import Param
+
+    items = [Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()]
+    run_id, store = _target_run(run_id, uri)
+    for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
+        store.log_batch(run_id, params=items[i : i + MAX_PARAMS_PER_BATCH])
+
+
+def metric_list(metrics: Mapping[str, Any], step: int = 0) -> list[Any]:
+    """MLflow Metric entities of the numeric values in `metrics` (bools and text skipped)."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    return [Metric(k, float(v), now, step) for k, v in metrics.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)]
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None,
+                run_id: str | None = None, uri: str | None = None) -> None:
+    """Log numeric metrics in one request; to the active run, or to `run_id` in `uri`."""
+    run_id, store = _target_run(run_id, uri)
+    store.log_batch(run_id, metrics=metric_list(metrics, step or 0))
+
+
+def _target_run(run_id: str | None, uri: str | None) -> tuple[str, Any]:
+    """(run id, client): the given run in the store `uri`, else the active run."""
     import mlflow
 
-    items = [(k, str(v)[:6000]) for k, v in params.items()]
-    for i in range(0, len(items), 100):
-        mlflow.log_params(dict(items[i : i + 100]))
-
-
-def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
-    import mlflow
-
-    mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+    if run_id is None:
+        active = mlflow.active_run()
+        if active is None:
+            raise RuntimeError("no active MLflow run and no run_id given")
+        run_id = active.info.run_id
+    return run_id, mlflow.MlflowClient(uri)
 
 
 def log_history(history: Mapping[str, list[float]], prefix: str) -> None:
     """Per-epoch Keras history as stepped metrics, e.g. dfnn_val_loss at step = epoch."""
-    import mlflow
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
     metrics = [Metric(f"{prefix}_{key}", float(value), now, epoch)
                for key, values in history.items() for epoch, value in enumerate(values)]
-    run_id = mlflow.active_run().info.run_id
+    run_id, store = _target_run(None, None)
     for i in range(0, len(metrics), 1000):  # one request per 1,000 values, not one per value
-        mlflow.MlflowClient().log_batch(run_id, metrics=metrics[i : i + 1000])
+        store.log_batch(run_id, metrics=metrics[i : i + 1000])
 
 
 def log_figure(figure: Any, path: str) -> None:
@@ -201,3 +226,62 @@ def log_model(pipeline: Any, input_example: Any, scores: Any) -> str:
     finally:
         sklearn_logger.setLevel(level)
     return info.model_uri
+
+
+def log_artifacts(folder: str | Path, artifact_path: str | None = None,
+                  run_id: str | None = None, uri: str | None = None) -> None:
+    """Every file under `folder` as artifacts of the active run (or of `run_id` in `uri`)."""
+    run_id, store = _target_run(run_id, uri)
+    store.log_artifacts(run_id, str(folder), artifact_path)
+
+
+# ------------------------------------------------------------------ experiments, reading back
+def get_or_create_experiment(uri: str, name: str) -> str:
+    """The id of experiment `name` in the store `uri`, created (artifacts beside a sqlite
+    store) when missing. A store that cannot be used is a TrackingError."""
+    from mlflow import MlflowClient
+
+    store = MlflowClient(uri)
+    try:
+        existing = store.get_experiment_by_name(name)
+        if existing is not None:
+            return existing.experiment_id
+        return store.create_experiment(name, artifact_location=default_artifact_location(uri))
+    except Exception as error:
+        raise TrackingError(f"cannot use MLflow store {uri}: {error}") from error
+
+
+def experiments(uri: str) -> dict[str, str]:
+    """{name: experiment id} of the active experiments in the store `uri`."""
+    from mlflow import MlflowClient
+    from mlflow.entities import ViewType
+
+    found = MlflowClient(uri).search_experiments(view_type=ViewType.ACTIVE_ONLY)
+    return {e.name: e.experiment_id for e in found}
+
+
+def search_all_runs(uri: str, experiment_ids: list[str], filter_string: str = "",
+                    page_size: int = 1000) -> list[Any]:
+    """Every active run of the experiments matching `filter_string` (MLflow search syntax),
+    following MLflow's page tokens to the end. Returns mlflow Run entities."""
+    from mlflow import MlflowClient
+    from mlflow.entities import ViewType
+
+    store = MlflowClient(uri)
+    runs: list[Any] = []
+    token = None
+    while True:
+        page = store.search_runs(experiment_ids, filter_string=filter_string,
+                                 run_view_type=ViewType.ACTIVE_ONLY, max_results=page_size,
+                                 page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def get_run(uri: str, run_id: str) -> Any:
+    """The mlflow Run entity `run_id` of the store `uri` (info, data.params/metrics/tags)."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(uri).get_run(run_id)

@@ -15,14 +15,14 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from scipy import stats as scipy_stats
 
 from bench.analyze import stats
-from bench.analyze.__main__ import resolve_columns, run_analysis
+from bench.analyze.__main__ import ANALYZE_CONFIG_DIR, resolve_columns, run_analysis
 from bench.app import CONFIG_DIR
 from bench.data.dataset import Schema
 from bench.errors import ConfigError
 
 
 def compose_analyze(*overrides: str) -> DictConfig:
-    with initialize_config_dir(config_dir=CONFIG_DIR):
+    with initialize_config_dir(config_dir=ANALYZE_CONFIG_DIR):
         cfg = compose("analyze", overrides=list(overrides), return_hydra_config=True)
     with open_dict(cfg):
         del cfg["hydra"]

@@ -14,6 +14,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from bench.app import CONFIG_DIR
 from bench.data import cache as cache_mod
 from bench.data import files, kaggle_nid, nslkdd, snmp_mib, unsw
 from bench.data.cache import CacheWarning, TableCache, load_table
@@ -21,7 +22,7 @@ from bench.data.dataset import Dataset
 from bench.data.files import DataWarning, KnownFile, TableSpec, read_table
 from bench.errors import ConfigError, DataError
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONF_DIR = Path(CONFIG_DIR)
 
 # ------------------------------------------------------------------------------------------
 # crafted files

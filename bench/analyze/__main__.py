@@ -3,7 +3,7 @@
 The whole labelled `Dataset.train` frame is analysed (no split). The run (experiment
 `analyze-<dataset>`) holds analysis.md, a self-contained analysis.html, plots/*.png (inside
 the HTML too) and tables/*.csv, with the headline numbers as metrics. Column roles come from
-the Schema and conf/analyze/columns/<dataset>.yaml (see conf/analyze.yaml, docs/report.md).
+the Schema and bench/analyze/conf/analyze/columns/<dataset>.yaml (docs/report.md).
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from bench.app import CONFIG_DIR
 from bench.errors import BenchError, ConfigError
 
 ROLES = ("protocol", "service", "flag")
 _PATTERNS = {"protocol": r"proto", "service": r"service", "flag": r"flag|^state$"}
 _BYTES = re.compile(r"bytes|octets", re.IGNORECASE)
+# analyze.yaml and its columns/ group live apart from bench/conf, so `bench --help` does not
+# list them; analyze.yaml adds bench/conf (pkg://bench.conf) to its search path.
+ANALYZE_CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
 
 
 @dataclass
@@ -294,7 +296,7 @@ def task(cfg: DictConfig) -> None:
         sys.exit(error.exit_code)
 
 
-@hydra.main(config_path=CONFIG_DIR, config_name="analyze")
+@hydra.main(config_path=ANALYZE_CONFIG_DIR, config_name="analyze")
 def hydra_main(cfg: DictConfig) -> None:
     task(cfg)
 

@@ -1,0 +1,1 @@
+"""Hydra configs of bench, one folder per config group (a package: `pkg://bench.conf`)."""
