@@ -9,15 +9,12 @@ node, which is what a user needs when the guess is not close: `model.n_estimatrs
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
 
-
-def _parse(argv: Sequence[str]) -> list:
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    args = [a for a in argv if not a.startswith("-") and "=" in a]
-    return OverridesParser.create().parse_overrides(args)
+if TYPE_CHECKING:
+    from hydra.core.override_parser.types import Override
 
 
 def unknown_key_errors(argv: Sequence[str], config_dir: str) -> list[str]:
@@ -30,31 +27,56 @@ def unknown_key_errors(argv: Sequence[str], config_dir: str) -> list[str]:
         overrides = _parse(argv)
     except Exception:
         return []  # Hydra reports syntax errors itself
-    keys = [o for o in overrides if "." in o.key_or_group and not o.is_add()
-            and not o.is_delete() and not o.key_or_group.startswith("hydra")
-            and not o.is_force_add()]
+    keys = [o.key_or_group for o in overrides if _sets_existing_key(o)]
     if not keys:
         return []
+    errors: list[str] = []
+    for choice in _group_variants(overrides):
+        cfg = _compose(config_dir, choice)
+        if cfg is None:
+            return []  # Hydra reports composition errors (unknown options) itself
+        errors += [message for key in keys if (message := _missing(cfg, key, choice))]
+    return list(dict.fromkeys(errors))
+
+
+def _parse(argv: Sequence[str]) -> list[Override]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    args = [a for a in argv if not a.startswith("-") and "=" in a]
+    return OverridesParser.create().parse_overrides(args)
+
+
+def _sets_existing_key(override: Override) -> bool:
+    """`a.b=value`: a plain assignment to a nested key (not +, ++, ~, nor hydra's own)."""
+    return ("." in override.key_or_group and not override.key_or_group.startswith("hydra")
+            and not (override.is_add() or override.is_force_add() or override.is_delete()))
+
+
+def _chooses_option(override: Override) -> bool:
+    """`group=option` (or a sweep over options) of a top-level group; seed is no group."""
+    key = override.key_or_group
+    return ("." not in key and "/" not in key and not key.startswith("hydra")
+            and key != "seed" and not override.is_delete())
+
+
+def _group_variants(overrides: list[Override]) -> list[dict[str, str]]:
+    """The group choices to compose: the first option of every group, then each further
+    option of a swept group on its own (not the full product: a key is checked per option)."""
     groups = {o.key_or_group: [str(v) for v in o.sweep_iterator()] if o.is_sweep_override()
-              else [str(o.value())] for o in overrides if "." not in o.key_or_group
-              and "/" not in o.key_or_group and not o.key_or_group.startswith("hydra")
-              and o.key_or_group != "seed" and not o.is_delete()}
+              else [str(o.value())] for o in overrides if _chooses_option(o)}
     base = {g: values[0] for g, values in groups.items()}
-    variants = [base] + [{**base, g: v} for g, values in groups.items() for v in values[1:]]
+    return [base] + [{**base, g: v} for g, values in groups.items() for v in values[1:]]
+
+
+def _compose(config_dir: str, choice: dict[str, str]) -> DictConfig | None:
+    """The config composed with these group choices; None if Hydra cannot compose it."""
     from hydra import compose, initialize_config_dir
 
-    errors: list[str] = []
-    for choice in variants:
-        try:
-            with initialize_config_dir(config_dir=config_dir):
-                cfg = compose("config", overrides=[f"{g}={v}" for g, v in choice.items()])
-        except Exception:
-            return []  # Hydra reports composition errors (unknown options) itself
-        for override in keys:
-            message = _missing(cfg, override.key_or_group, choice)
-            if message and message not in errors:
-                errors.append(message)
-    return errors
+    try:
+        with initialize_config_dir(config_dir=config_dir):
+            return compose("config", overrides=[f"{g}={v}" for g, v in choice.items()])
+    except Exception:
+        return None
 
 
 def _missing(cfg: DictConfig, key: str, choice: dict[str, str]) -> str | None:

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -285,3 +286,31 @@ def get_run(uri: str, run_id: str) -> Any:
     from mlflow import MlflowClient
 
     return MlflowClient(uri).get_run(run_id)
+
+
+# ---- reading runs back: report, analyze
+@dataclass
+class ReportRun:
+    """The run a report is logged to: its id, and the headline metrics to log when it ends."""
+
+    run_id: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def report_run(uri: str, experiment: str, run_name: str, folder: str | Path,
+               tags: Mapping[str, str], params: Mapping[str, Any] | None = None
+               ) -> Iterator[ReportRun]:
+    """One run holding a written report (bench.report, bench.analyze).
+
+    Params are logged at the start; the body fills `ReportRun.metrics`; on leaving, its numeric
+    values (NaN, bools and text left out) are logged and every file under `folder` becomes an
+    artifact. If the body raises, the run ends FAILED with its traceback (see tracked_run).
+    """
+    with tracked_run(uri, experiment, run_name, tags) as run:
+        report = ReportRun(run.info.run_id)
+        if params:
+            log_params(params)
+        yield report
+        log_metrics({k: v for k, v in report.metrics.items() if v == v})  # v != v: NaN
+        log_artifacts(folder)

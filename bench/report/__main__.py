@@ -35,6 +35,7 @@ for two pipelines (scipy); per-family TEST recall (mean over seeds).
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    # ~50 lines of flat argparse declarations, one per option: longer, but nothing to follow.
     parser = argparse.ArgumentParser(
         prog="python -m bench.report", description=__doc__.splitlines()[0],
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

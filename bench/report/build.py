@@ -4,7 +4,6 @@ comparison, per-family recall; write Markdown + one self-contained HTML; log it 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,12 +11,11 @@ from typing import Any
 
 import pandas as pd
 
+from bench import tracking
 from bench.evaluation.metrics import metric_safe
-from bench.report import plots, stats, tables
+from bench.report import plots, prose, stats, tables
 from bench.report.render import Document
-from bench.report.runs import RunSelection, finished_runs
-
-REPORT_EXPERIMENT = "bench-reports"
+from bench.report.runs import REPORT_EXPERIMENT, RunSelection, finished_runs
 
 
 @dataclass
@@ -50,89 +48,21 @@ def build_report(selection: RunSelection, out_dir: str | Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = selection.runs
     doc = Document(options.title, out_dir)
-    metric = options.metric
-    summary: dict[str, Any] = {"runs": len(runs), "metric": metric}
+    summary: dict[str, Any] = {"runs": len(runs), "metric": options.metric}
 
     _header(doc, selection, options)
     if runs.empty:
-        doc.note("no bench runs matched the selection: nothing to report. Check --tracking-uri, "
-                 "--experiment, --dataset, --tag and --filter.")
+        doc.note(prose.NO_RUNS)
         return ReportResult(doc, doc.write("report"), pd.DataFrame(), None, None, summary)
-
-    finished, repeats = finished_runs(runs)
-    n_failed = int((runs["status"] != "FINISHED").sum())
-    summary.update(finished=len(finished), failed=n_failed, repeats_set_aside=repeats)
-    doc.bullets([
-        f"{len(runs)} runs selected: {len(finished)} finished (used), {n_failed} failed"
-        + (f", {repeats} older repeat(s) of the same configuration and seed set aside "
-           "(the latest run of each is used)" if repeats else ""),
-        f"datasets: {', '.join(sorted(runs['dataset'].astype(str).unique()))}",
-        f"seeds: {', '.join(str(int(s)) for s in sorted(runs['seed'].dropna().unique()))}",
-        *selection.notes,
-    ])
-    commits = runs["git_commit"].dropna().unique()
-    if len(commits) > 1:
-        doc.note(f"the runs come from {len(commits)} different git commits; differences may "
-                 "come from code changes as well as from configurations")
-
-    # -- leaderboard ----------------------------------------------------------------------
-    shown = dict(tables.LEADERBOARD)
-    if metric not in shown:
-        shown[metric] = metric
-    board = tables.leaderboard(runs, finished, {**shown, **tables.LATENCY},
-                               options.confidence, sort_by=metric)
-    board.to_csv(out_dir / "leaderboard.csv", index=False)
-    doc.heading("Leaderboard (TEST, threshold chosen on VAL)")
-    pct = round(options.confidence * 100)
-    doc.text(f"One row per configuration (config_id = hash of the configuration without seed, "
-             f"tracking and paths) of dataset x selector x model. Cells read mean ± half-width "
-             f"of the {pct} % Student-t confidence interval of the mean over seeds (n = number "
-             f"of finished seeds); \"(n=1)\" means a single run, so no interval. 'failed' counts "
-             f"FAILED/KILLED runs of the configuration; a row with n = 0 had no finished run. "
-             f"Sorted by {metric} within each dataset. Raw numbers: leaderboard.csv.")
-    for dataset, part in board.groupby("dataset", sort=True):
-        doc.table(tables.leaderboard_display(part, shown), caption=f"dataset {dataset}")
-        if f"metrics.{metric}" in runs:
-            doc.figure(plots.leaderboard_figure(part, metric, f"{dataset}: {metric}"),
-                       f"leaderboard_{metric_safe(str(dataset))}",
-                       f"{metric} by configuration, dataset {dataset}")
-    latency = board[board["n"] > 0]
-    if any(f"{m}" in latency for m in tables.LATENCY):
-        doc.heading("Scoring latency", 3)
-        doc.text("Per-row scoring latency on TEST, scored in batches: median and 99th "
-                 "percentile over batches of (batch time / batch rows), in microseconds per row, "
-                 "mean ± CI over seeds. Timings depend on the machine and its load.")
-        shown = tables.leaderboard_display(latency, tables.LATENCY)
-        doc.table(shown.drop(columns=["failed"]))
-
-    failed = tables.failed_runs(runs)
-    doc.heading("Failed runs")
-    if failed.empty:
-        doc.text("None.")
-    else:
-        doc.text("Every run that did not finish, with the first line of its `error` tag "
-                 "(the full traceback is the run's error/traceback.txt artifact).")
-        doc.table(failed)
-        failed.to_csv(out_dir / "failed_runs.csv", index=False)
-
-    # -- significance ---------------------------------------------------------------------
+    finished = _selection_section(doc, selection, summary)
+    board = _leaderboard_section(doc, runs, finished, options, out_dir)
+    _latency_section(doc, board)
+    _failed_section(doc, runs, out_dir)
     friedman, paired = _significance(doc, finished, options, out_dir, summary)
-
-    # -- per family -----------------------------------------------------------------------
-    doc.heading("Recall per attack family (TEST)")
-    families = tables.family_recall(finished, options.pipeline_keys)
-    if not families:
-        doc.text("No run logged per-family metrics (datasets without an attack family).")
-    for dataset, table in families.items():
-        doc.text(f"dataset {dataset}: share of each family's TEST rows flagged as attack, mean "
-                 "over seeds (n = finished runs); 'FPR <family>' is the false-positive rate of "
-                 "the normal family.")
-        doc.table(table, caption=f"per-family recall, dataset {dataset}", float_format=".3f")
-        table.to_csv(out_dir / f"family_recall_{dataset}.csv", index=False)
-
-    _method_notes(doc, options)
-    paths = doc.write("report")
-    return ReportResult(doc, paths, board, friedman, paired, summary)
+    _family_section(doc, finished, options, out_dir)
+    doc.heading("How to read the statistics")
+    doc.bullets(prose.METHOD_NOTES)
+    return ReportResult(doc, doc.write("report"), board, friedman, paired, summary)
 
 
 def _header(doc: Document, selection: RunSelection, options: ReportOptions) -> None:
@@ -144,120 +74,160 @@ def _header(doc: Document, selection: RunSelection, options: ReportOptions) -> N
     doc.bullets(items)
 
 
+def _selection_section(doc: Document, selection: RunSelection, summary: dict[str, Any]
+                       ) -> pd.DataFrame:
+    """What was selected and used; returns the finished runs, one per config_id and seed."""
+    runs = selection.runs
+    finished, repeats = finished_runs(runs)
+    n_failed = int((runs["status"] != "FINISHED").sum())
+    summary.update(finished=len(finished), failed=n_failed, repeats_set_aside=repeats)
+    doc.bullets([
+        prose.selection_counts(len(runs), len(finished), n_failed, repeats),
+        f"datasets: {', '.join(sorted(runs['dataset'].astype(str).unique()))}",
+        f"seeds: {', '.join(str(int(s)) for s in sorted(runs['seed'].dropna().unique()))}",
+        *selection.notes,
+    ])
+    commits = runs["git_commit"].dropna().unique()
+    if len(commits) > 1:
+        doc.note(prose.several_commits(len(commits)))
+    return finished
+
+
+def _leaderboard_section(doc: Document, runs: pd.DataFrame, finished: pd.DataFrame,
+                         options: ReportOptions, out_dir: Path) -> pd.DataFrame:
+    """Per dataset, a table and a figure of the cells; returns the leaderboard (all metrics)."""
+    metric = options.metric
+    shown = dict(tables.LEADERBOARD)
+    if metric not in shown:
+        shown[metric] = metric
+    board = tables.leaderboard(runs, finished, {**shown, **tables.LATENCY},
+                               options.confidence, sort_by=metric)
+    board.to_csv(out_dir / "leaderboard.csv", index=False)
+    doc.heading("Leaderboard (TEST, threshold chosen on VAL)")
+    doc.text(prose.leaderboard(options.confidence, metric))
+    for dataset, part in board.groupby("dataset", sort=True):
+        doc.table(tables.leaderboard_display(part, shown), caption=f"dataset {dataset}")
+        if f"metrics.{metric}" in runs:
+            doc.figure(plots.leaderboard_figure(part, metric, f"{dataset}: {metric}"),
+                       f"leaderboard_{metric_safe(str(dataset))}",
+                       f"{metric} by configuration, dataset {dataset}")
+    return board
+
+
+def _latency_section(doc: Document, board: pd.DataFrame) -> None:
+    latency = board[board["n"] > 0]
+    if any(f"{m}" in latency for m in tables.LATENCY):
+        doc.heading("Scoring latency", 3)
+        doc.text(prose.LATENCY)
+        shown = tables.leaderboard_display(latency, tables.LATENCY)
+        doc.table(shown.drop(columns=["failed"]))
+
+
+def _failed_section(doc: Document, runs: pd.DataFrame, out_dir: Path) -> None:
+    failed = tables.failed_runs(runs)
+    doc.heading("Failed runs")
+    if failed.empty:
+        doc.text(prose.NO_FAILURES)
+        return
+    doc.text(prose.FAILURES)
+    doc.table(failed)
+    failed.to_csv(out_dir / "failed_runs.csv", index=False)
+
+
 def _significance(doc: Document, finished: pd.DataFrame, options: ReportOptions,
                   out_dir: Path, summary: dict[str, Any]
                   ) -> tuple[stats.FriedmanResult | None, stats.PairedResult | None]:
+    """Mean ranks, the Friedman/Nemenyi test and the paired comparison over the blocks."""
     metric = options.metric
-    keys = list(options.pipeline_keys)
     doc.heading(f"Significance on {metric}")
-    blocks_text = ("dataset x seed pairs" if options.blocks == "dataset-seed"
-                   else "datasets (mean over seeds)")
-    doc.text(f"Pipelines = {'/'.join(keys)}; blocks = {blocks_text}. Only finished runs count; "
-             "a pipeline must be measured on every block to enter the multi-pipeline test.")
-    matrix = stats.block_matrix(finished, metric, keys, options.blocks)
+    doc.text(prose.significance(options.pipeline_keys, options.blocks))
+    matrix = stats.block_matrix(finished, metric, list(options.pipeline_keys), options.blocks)
     for note in matrix.notes:
         doc.note(note)
     ranking = stats.mean_ranks(matrix.matrix, metric)
     if not ranking.empty:
         doc.table(ranking, caption=f"mean rank over {len(matrix.matrix)} blocks (1 = best)")
         ranking.to_csv(out_dir / "ranking.csv", index=False)
-
-    doc.heading("Friedman test with Nemenyi post-hoc", 3)
-    friedman = stats.friedman_nemenyi(matrix.matrix, metric, options.alpha)
-    if not friedman.ran:
-        doc.note(friedman.note)
-    else:
-        verdict = "significant" if friedman.significant else "not significant"
-        doc.text(f"Friedman chi-square = {friedman.statistic:.4g} over "
-                 f"{matrix.matrix.shape[0]} blocks and {matrix.matrix.shape[1]} pipelines, "
-                 f"p = {friedman.pvalue:.4g}: {verdict} at alpha = {options.alpha}. Nemenyi "
-                 f"critical difference CD = {friedman.critical_difference:.4g} mean ranks: two "
-                 "pipelines whose mean ranks differ by more than CD differ significantly; in the "
-                 "diagram, pipelines joined by a bar do not.")
-        if not friedman.significant:
-            doc.note("the Friedman test is not significant: the post-hoc results below do not "
-                     "license claims that any pipeline is better.")
-        if friedman.figure is not None:
-            doc.figure(friedman.figure, "critical_difference",
-                       f"critical-difference diagram ({metric})")
-        assert friedman.ranks is not None and friedman.nemenyi_pvalues is not None
-        doc.table(friedman.ranks, caption="autorank: mean rank, median, MAD, CI of the median, "
-                  "effect size against the best (Cliff's delta / Akinshin's gamma)")
-        doc.table(friedman.nemenyi_pvalues, caption="pairwise Nemenyi p-values "
-                  "(scikit-posthocs)", float_format=".3g")
-        summary.update(friedman_p=friedman.pvalue, nemenyi_cd=friedman.critical_difference)
-
-    doc.heading("Paired comparison", 3)
-    paired = None
-    pair = list(options.compare or [])
-    if not pair:
-        overall = stats.mean_ranks(matrix.full.dropna(axis=1, how="all"), metric) \
-            if matrix.matrix.shape[1] < 2 else ranking
-        if len(overall) >= 2:
-            pair = list(overall["pipeline"][:2])
-            doc.text(f"Default pair: the two best pipelines by mean rank: {pair[0]} vs "
-                     f"{pair[1]} (choose with --compare A B).")
-    if len(pair) == 2:
-        paired = stats.paired_comparison(matrix.full, pair[0], pair[1], metric,
-                                         options.confidence)
-        if not paired.ran:
-            doc.note(paired.note)
-        else:
-            direction = "higher" if tables.higher_is_better(metric) else "lower"
-            interval = ("no interval" if math.isnan(paired.ci_low) else
-                        f"{round(options.confidence * 100)} % paired bootstrap CI "
-                        f"[{paired.ci_low:+.4g}, {paired.ci_high:+.4g}]")
-            doc.text(f"{paired.a} minus {paired.b} on {paired.n} shared blocks: mean "
-                     f"difference {paired.mean_diff:+.4g} ({interval}), "
-                     f"median {paired.median_diff:+.4g}; {paired.a} better ({direction} "
-                     f"{metric}) in {paired.wins}, tied in {paired.ties}, worse in "
-                     f"{paired.losses}. Wilcoxon signed-rank: statistic "
-                     f"{paired.wilcoxon_statistic:.4g}, p = {paired.wilcoxon_p:.4g}.")
-            if paired.note:
-                doc.note(paired.note)
-            assert paired.pairs is not None
-            doc.table(paired.pairs, caption=f"{metric} per block")
-            summary.update(paired_a=paired.a, paired_b=paired.b, paired_p=paired.wilcoxon_p,
-                           paired_mean_diff=paired.mean_diff)
-    elif not pair:
-        doc.note("fewer than two pipelines: no paired comparison")
+    friedman = _friedman_section(doc, matrix, options, summary)
+    paired = _paired_section(doc, matrix, ranking, options, summary)
     return friedman, paired
 
 
-def _method_notes(doc: Document, options: ReportOptions) -> None:
-    doc.heading("How to read the statistics")
-    doc.bullets([
-        "Confidence intervals: Student-t interval of the mean over seeds (scipy.stats.t). They "
-        "describe run-to-run variation from the seed (split, model initialisation, synthetic "
-        "data), not variation over other datasets.",
-        "Friedman test: ranks the pipelines within each block and tests whether all mean ranks "
-        "are equal. It needs at least three pipelines and several blocks (autorank asks five). "
-        "Nemenyi post-hoc: all pairwise comparisons with the critical difference CD of mean "
-        "ranks (autorank; p-values from scikit-posthocs).",
-        "Seeds are not independent datasets: with blocks = dataset x seed, the seeds of one "
-        "dataset are correlated, so p-values are optimistic about generalising to new "
-        "datasets. Use --blocks dataset for the classic per-dataset test (Demšar 2006), which "
-        "needs at least five datasets.",
-        "Paired comparison: differences on the same blocks; Wilcoxon signed-rank test (zero "
-        "differences dropped) and a BCa paired bootstrap interval of the mean difference "
-        "(scipy.stats.bootstrap).",
-        "FPR, fit seconds and latency rank lower-is-better; everything else higher-is-better.",
-    ])
+def _friedman_section(doc: Document, matrix: stats.BlockMatrix, options: ReportOptions,
+                      summary: dict[str, Any]) -> stats.FriedmanResult:
+    doc.heading("Friedman test with Nemenyi post-hoc", 3)
+    friedman = stats.friedman_nemenyi(matrix.matrix, options.metric, options.alpha)
+    if not friedman.ran:
+        doc.note(friedman.note)
+        return friedman
+    doc.text(prose.friedman(friedman, *matrix.matrix.shape, options.alpha))
+    if not friedman.significant:
+        doc.note(prose.FRIEDMAN_NOT_SIGNIFICANT)
+    if friedman.figure is not None:
+        doc.figure(friedman.figure, "critical_difference",
+                   f"critical-difference diagram ({options.metric})")
+    assert friedman.ranks is not None and friedman.nemenyi_pvalues is not None
+    doc.table(friedman.ranks, caption=prose.AUTORANK_CAPTION)
+    doc.table(friedman.nemenyi_pvalues, caption=prose.NEMENYI_CAPTION, float_format=".3g")
+    summary.update(friedman_p=friedman.pvalue, nemenyi_cd=friedman.critical_difference)
+    return friedman
+
+
+def _paired_section(doc: Document, matrix: stats.BlockMatrix, ranking: pd.DataFrame,
+                    options: ReportOptions, summary: dict[str, Any]
+                    ) -> stats.PairedResult | None:
+    """The pair of --compare, else the two best by mean rank; None when there is no pair."""
+    metric = options.metric
+    doc.heading("Paired comparison", 3)
+    pair = list(options.compare or [])
+    if not pair:
+        pair = _best_two(matrix, ranking, metric)
+        if not pair:
+            doc.note(prose.NO_PAIR)
+            return None
+        doc.text(prose.default_pair(*pair))
+    if len(pair) != 2:
+        return None
+    paired = stats.paired_comparison(matrix.full, pair[0], pair[1], metric, options.confidence)
+    if not paired.ran:
+        doc.note(paired.note)
+        return paired
+    doc.text(prose.paired(paired, metric, options.confidence, tables.higher_is_better(metric)))
+    if paired.note:
+        doc.note(paired.note)
+    assert paired.pairs is not None
+    doc.table(paired.pairs, caption=f"{metric} per block")
+    summary.update(paired_a=paired.a, paired_b=paired.b, paired_p=paired.wilcoxon_p,
+                   paired_mean_diff=paired.mean_diff)
+    return paired
+
+
+def _best_two(matrix: stats.BlockMatrix, ranking: pd.DataFrame, metric: str) -> list[str]:
+    """The two best pipelines by mean rank; with fewer than two pipelines on every block,
+    ranked over the blocks each was measured on. [] when there are fewer than two."""
+    overall = (stats.mean_ranks(matrix.full.dropna(axis=1, how="all"), metric)
+               if matrix.matrix.shape[1] < 2 else ranking)
+    return list(overall["pipeline"][:2]) if len(overall) >= 2 else []
+
+
+def _family_section(doc: Document, finished: pd.DataFrame, options: ReportOptions,
+                    out_dir: Path) -> None:
+    doc.heading("Recall per attack family (TEST)")
+    families = tables.family_recall(finished, options.pipeline_keys)
+    if not families:
+        doc.text(prose.NO_FAMILIES)
+    for dataset, table in families.items():
+        doc.text(prose.family_recall(dataset))
+        doc.table(table, caption=f"per-family recall, dataset {dataset}", float_format=".3f")
+        table.to_csv(out_dir / f"family_recall_{dataset}.csv", index=False)
 
 
 def log_report(uri: str, out_dir: str | Path, summary: dict[str, Any],
                tags: dict[str, str] | None = None, experiment: str = REPORT_EXPERIMENT) -> str:
-    """Log the report folder as the artifacts of a run named `report`; returns the run id."""
-    import mlflow
-
-    from bench import tracking
-
+    """Log the report folder as the artifacts of a run named `report`, with the numbers of
+    `summary` as metrics; returns the run id."""
     tags = {"report.metric": str(summary.get("metric")), "git_commit": tracking.git_commit(),
             **(tags or {})}
-    with tracking.tracked_run(uri, experiment, "report", tags) as run:
-        numbers = {k: float(v) for k, v in summary.items()
-                   if isinstance(v, int | float) and not isinstance(v, bool)
-                   and not math.isnan(float(v))}
-        tracking.log_metrics(numbers)
-        mlflow.log_artifacts(str(out_dir))
-        return run.info.run_id
+    with tracking.report_run(uri, experiment, "report", out_dir, tags) as run:
+        run.metrics.update(summary)
+    return run.run_id

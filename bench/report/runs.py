@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench import tracking
 from bench.errors import ConfigError, TrackingError
 
 TAGS = ("dataset", "selector", "model", "preprocess", "threshold", "split", "seed",
@@ -47,51 +48,63 @@ def load_runs(uri: str, experiments: Iterable[str] | None = None,
     analyses) that carry bench's `dataset` and `model` tags, filtered by `filter_string`
     (MLflow search syntax), then by dataset and exact tag values.
     """
-    from mlflow.entities import ViewType
-    from mlflow.tracking import MlflowClient
-
     uri = normalise_uri(uri)
+    known = _experiments(uri)
+    names = _chosen_experiments(known, experiments, uri)
+    frame = _read_runs(uri, {name: known[name] for name in names}, filter_string)
+    if frame.empty:
+        return RunSelection(frame, names, [])
+    frame, notes = _select(frame, datasets, tags)
+    return RunSelection(frame, names, notes)
+
+
+def _experiments(uri: str) -> dict[str, str]:
+    """{name: id} of the store's active experiments; a missing or unusable store is a
+    TrackingError."""
     if uri.startswith("sqlite:///"):
         db = Path(uri.removeprefix("sqlite:///"))
         if not db.exists():
             raise TrackingError(f"no MLflow store at {uri} ({db} does not exist); pass "
                                 "--tracking-uri, e.g. sqlite:///mlruns/mlflow.db")
-    client = MlflowClient(tracking_uri=uri)
     try:
-        known = {e.name: e for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY)}
+        return tracking.experiments(uri)
     except Exception as error:  # the store itself is unusable
         raise TrackingError(f"cannot read MLflow store {uri}: {error}") from error
-    if experiments:
-        names = list(dict.fromkeys(experiments))
-        missing = [n for n in names if n not in known]
-        if missing:
-            raise ConfigError(f"experiment(s) {missing} not in {uri}; it has "
-                              f"{sorted(known)}")
-    else:
-        names = sorted(n for n in known if n != REPORT_EXPERIMENT
-                       and not n.startswith(_SKIPPED_PREFIXES))
-    notes: list[str] = []
+
+
+def _chosen_experiments(known: Mapping[str, str], experiments: Iterable[str] | None,
+                        uri: str) -> list[str]:
+    """The experiments named (each must exist), else every one but reports and analyses."""
+    if not experiments:
+        return sorted(n for n in known if n != REPORT_EXPERIMENT
+                      and not n.startswith(_SKIPPED_PREFIXES))
+    names = list(dict.fromkeys(experiments))
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise ConfigError(f"experiment(s) {missing} not in {uri}; it has {sorted(known)}")
+    return names
+
+
+def _read_runs(uri: str, experiment_ids: Mapping[str, str], filter_string: str
+               ) -> pd.DataFrame:
+    """One row per run (see the module docstring) of the experiments {name: id}."""
     rows = []
-    for name in names:
-        experiment = known[name]
-        token = None
-        while True:
-            try:
-                page = client.search_runs([experiment.experiment_id], filter_string=filter_string,
-                                          run_view_type=ViewType.ACTIVE_ONLY, max_results=5000,
-                                          page_token=token)
-            except Exception as error:
-                raise ConfigError(f"MLflow rejected the filter {filter_string!r}: "
-                                  f"{error}") from error
-            for run in page:
-                rows.append(_row(run, name))
-            token = page.token
-            if not token:
-                break
-    frame = pd.DataFrame(rows, columns=["run_id", "experiment", "run_name", "status",
-                                        "start_time", *TAGS] if not rows else None)
-    if frame.empty:
-        return RunSelection(frame, names, notes)
+    for name, experiment_id in experiment_ids.items():
+        try:
+            runs = tracking.search_all_runs(uri, [experiment_id], filter_string, page_size=5000)
+        except Exception as error:
+            raise ConfigError(f"MLflow rejected the filter {filter_string!r}: "
+                              f"{error}") from error
+        rows += [_row(run, name) for run in runs]
+    return pd.DataFrame(rows, columns=["run_id", "experiment", "run_name", "status",
+                                       "start_time", *TAGS] if not rows else None)
+
+
+def _select(frame: pd.DataFrame, datasets: Iterable[str] | None,
+            tags: Mapping[str, str] | None) -> tuple[pd.DataFrame, list[str]]:
+    """Bench runs that match the dataset and tag filters and have ended; notes say what was
+    left out and why."""
+    notes: list[str] = []
     untagged = frame["dataset"].isna() | frame["model"].isna()
     if untagged.any():
         notes.append(f"{int(untagged.sum())} run(s) without bench's dataset/model tags were "
@@ -111,7 +124,7 @@ def load_runs(uri: str, experiments: Iterable[str] | None = None,
         notes.append(f"{int(running.sum())} run(s) still RUNNING/SCHEDULED were left out")
         frame = frame[~running]
     frame = frame.assign(seed=pd.to_numeric(frame["seed"], errors="coerce"))
-    return RunSelection(frame.reset_index(drop=True), names, notes)
+    return frame.reset_index(drop=True), notes
 
 
 def _row(run: object, experiment: str) -> dict[str, object]:

@@ -125,24 +125,11 @@ def friedman_nemenyi(matrix: pd.DataFrame, metric: str, alpha: float = 0.05
 
     Too few pipelines or blocks, or identical values everywhere, give `ran=False` and a note.
     """
-    k, n = matrix.shape[1], matrix.shape[0]
-    if k < MIN_PIPELINES:
-        return FriedmanResult(False, f"Friedman/Nemenyi needs at least {MIN_PIPELINES} "
-                              f"pipelines measured on the same blocks; found {k}. "
-                              "With two, read the paired comparison below.", alpha=alpha)
-    if n < MIN_BLOCKS:
-        return FriedmanResult(False, f"Friedman/Nemenyi needs at least {MIN_BLOCKS} blocks "
-                              f"where every pipeline finished; found {n}. "
-                              "Run more seeds or datasets.", alpha=alpha)
-    if np.allclose(matrix.to_numpy(), matrix.to_numpy()[:, :1]):
-        return FriedmanResult(False, "every pipeline has the same value in every block: "
-                              "nothing to rank", alpha=alpha)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    refusal = _cannot_rank(matrix)
+    if refusal:
+        return FriedmanResult(False, refusal, alpha=alpha)
     import scikit_posthocs as sp
-    from autorank import autorank, plot_stats
+    from autorank import autorank
 
     order = "descending" if higher_is_better(metric) else "ascending"
     data = matrix.reset_index(drop=True)
@@ -154,6 +141,31 @@ def friedman_nemenyi(matrix: pd.DataFrame, metric: str, alpha: float = 0.05
     except Exception as error:  # autorank refuses degenerate data with an exception
         return FriedmanResult(False, f"autorank could not run the test: {error}", alpha=alpha)
     statistic = float(stats.friedmanchisquare(*data.T.to_numpy()).statistic)
+    pvalues = sp.posthoc_nemenyi_friedman(data)
+    return FriedmanResult(True, "", float(result.pvalue), statistic,
+                          float(result.cd) if result.cd is not None else math.nan, alpha,
+                          _rank_table(result),
+                          pvalues.reset_index().rename(columns={"index": "pipeline"}),
+                          _cd_diagram(result, matrix.shape[1]))
+
+
+def _cannot_rank(matrix: pd.DataFrame) -> str:
+    """Why the Friedman test cannot run on blocks x pipelines; "" when it can."""
+    n, k = matrix.shape
+    if k < MIN_PIPELINES:
+        return (f"Friedman/Nemenyi needs at least {MIN_PIPELINES} pipelines measured on the "
+                f"same blocks; found {k}. With two, read the paired comparison below.")
+    if n < MIN_BLOCKS:
+        return (f"Friedman/Nemenyi needs at least {MIN_BLOCKS} blocks where every pipeline "
+                f"finished; found {n}. Run more seeds or datasets.")
+    if np.allclose(matrix.to_numpy(), matrix.to_numpy()[:, :1]):
+        return "every pipeline has the same value in every block: nothing to rank"
+    return ""
+
+
+def _rank_table(result: Any) -> pd.DataFrame:
+    """autorank's rank frame: pipeline, mean rank, median, MAD, CI, effect size (numeric
+    columns converted where every value converts)."""
     ranks = result.rankdf.reset_index().rename(columns={"index": "pipeline"})
     keep = [c for c in ("pipeline", "meanrank", "median", "mad", "ci_lower", "ci_upper",
                         "effect_size", "magnitude") if c in ranks.columns]
@@ -162,19 +174,25 @@ def friedman_nemenyi(matrix: pd.DataFrame, metric: str, alpha: float = 0.05
         converted = pd.to_numeric(ranks[column], errors="coerce")
         if converted.notna().all():
             ranks[column] = converted
-    pvalues = sp.posthoc_nemenyi_friedman(data)
-    figure = None
+    return ranks
+
+
+def _cd_diagram(result: Any, pipelines: int) -> Any:
+    """autorank's critical-difference diagram, or None when plotting fails."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from autorank import plot_stats
+
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            ax = plot_stats(result, allow_insignificant=True, width=max(6.0, 1.1 * k))
-            figure = ax.get_figure() if ax is not None else None
+            ax = plot_stats(result, allow_insignificant=True, width=max(6.0, 1.1 * pipelines))
+            return ax.get_figure() if ax is not None else None
         except Exception:  # a plot failure must not lose the test results
             plt.close("all")
-    return FriedmanResult(True, "", float(result.pvalue), statistic,
-                          float(result.cd) if result.cd is not None else math.nan, alpha,
-                          ranks, pvalues.reset_index().rename(columns={"index": "pipeline"}),
-                          figure)
+            return None
 
 
 @dataclass

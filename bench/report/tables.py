@@ -1,8 +1,9 @@
 """Leaderboards and per-family tables from the run frame of `bench.report.runs`.
 
 A cell is one configuration: dataset x selector x model with everything else fixed, i.e. one
-`config_id` (the configuration hash without seed/tracking/paths); its seed repetitions are the
-samples the mean and the confidence interval are taken over.
+`config_id` (`bench.tracking.config_id`: the configuration hash without the keys of
+`tracking.CONFIG_ID_EXCLUDED`, i.e. seed, tracking, paths, hydra and evaluation); its seed
+repetitions are the samples the mean and the confidence interval are taken over.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from bench.report.runs import FINISHED
+from bench.tracking import CONFIG_ID_EXCLUDED
 
 CELL = ("dataset", "selector", "model", "config_id")
 # Leaderboard metric -> column title. All TEST metrics, chosen at the VAL threshold.
@@ -114,31 +116,40 @@ def leaderboard(runs: pd.DataFrame, finished: pd.DataFrame, metrics: dict[str, s
                              na_position="last").reset_index(drop=True)
 
 
-_NOT_A_VARIANT = re.compile(r"^(seed$|tracking\.|paths\.|hydra\.|evaluation\.)")
+# Params of the keys config_id leaves out (seed and the run context) never tell cells apart.
+_NOT_A_VARIANT = re.compile(
+    "^(" + "|".join(rf"{re.escape(key)}(\.|$)" for key in CONFIG_ID_EXCLUDED) + ")")
 
 
 def _variants(table: pd.DataFrame, runs: pd.DataFrame, max_keys: int = 3) -> list[str]:
     """For cells that share dataset/selector/model but not config_id: the params whose value
-    tells them apart ("model.C=0.5"), from the runs' logged params; "" elsewhere."""
+    tells them apart ("model.C=0.5"), from the runs' logged params, never one under
+    CONFIG_ID_EXCLUDED; "" elsewhere."""
     params = [c for c in runs.columns if c.startswith("params.")
               and not _NOT_A_VARIANT.match(c.removeprefix("params."))]
     out = [""] * len(table)
     for _, group in table.groupby(["dataset", "selector", "model"]):
         if len(group) < 2:
             continue
-        values: dict[int, dict[str, str]] = {}
-        for i, cell in group.iterrows():
-            cell_runs = runs[runs["config_id"] == cell["config_id"]]
-            values[i] = {p: "|".join(sorted(map(str, cell_runs[p].dropna().unique())))
-                         for p in params}
-        differing = [p for p in params
-                     if len({v[p] for v in values.values()}) > 1
-                     and all("|" not in v[p] for v in values.values())]
+        values = {i: _param_values(runs[runs["config_id"] == cell["config_id"]], params)
+                  for i, cell in group.iterrows()}
+        differing = _differing(list(values.values()), params)
         for i in group.index:
             shown = [f"{p.removeprefix('params.')}={values[i][p] or '?'}"
                      for p in differing[:max_keys]]
             out[i] = "; ".join(shown) + (" …" if len(differing) > max_keys else "")
     return out
+
+
+def _differing(cells: list[dict[str, str]], params: list[str]) -> list[str]:
+    """The params with one value per cell (no "|") that is not the same in every cell."""
+    return [p for p in params if len({cell[p] for cell in cells}) > 1
+            and all("|" not in cell[p] for cell in cells)]
+
+
+def _param_values(cell_runs: pd.DataFrame, params: list[str]) -> dict[str, str]:
+    """{param: its values over the cell's runs, sorted and joined by "|"}."""
+    return {p: "|".join(sorted(map(str, cell_runs[p].dropna().unique()))) for p in params}
 
 
 def leaderboard_display(board: pd.DataFrame, metrics: dict[str, str] | None = None
