@@ -79,7 +79,9 @@ def hydra_main(cfg: DictConfig) -> float | list[float]:
 
 def main() -> None:
     from bench.config_check import unknown_key_errors
+    from bench.launchers import prepare_cli
 
+    sys.argv[1:] = prepare_cli(sys.argv[1:])  # URL passwords out before Hydra sees argv
     errors = unknown_key_errors(sys.argv[1:], CONFIG_DIR)
     if errors:
         for message in errors:

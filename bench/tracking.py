@@ -34,21 +34,25 @@ MAX_PARAM_LENGTH = 6000
 def preflight(uri: str, timeout_s: float = 5.0) -> None:
     """Fail fast, before any data is loaded or model trained, if the store is unusable.
 
-    http(s) servers must answer GET /health; a sqlite store's folder is created.
+    http(s) servers must answer GET /health; a sqlite store's folder is created; a
+    PostgreSQL/MySQL store needs its driver and must accept a connection (`check_database`).
+    Messages never show a password (bench.secrets.mask).
     """
     if uri.startswith(("http://", "https://")):
         url = uri.rstrip("/") + "/health"
         try:
             with urllib.request.urlopen(url, timeout=timeout_s) as response:
                 if response.status != 200:
-                    raise TrackingError(f"MLflow server {uri} answered {response.status} "
-                                        "on /health")
+                    raise TrackingError(mask_secrets(
+                        f"MLflow server {uri} answered {response.status} on /health"))
         except (urllib.error.URLError, TimeoutError, OSError) as error:
-            raise TrackingError(
+            raise TrackingError(mask_secrets(
                 f"cannot reach the MLflow tracking server tracking.uri={uri} ({error}). Start "
-                "it, or use the local store: tracking.uri=sqlite:///mlruns/mlflow.db") from error
+                "it, or use the local store: tracking.uri=sqlite:///mlruns/mlflow.db")) from error
     elif uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    elif uri.startswith(SQL_SERVER_SCHEMES):
+        check_database(uri, "tracking.uri", timeout_s)
 
 
 def default_artifact_location(uri: str) -> str | None:
@@ -247,7 +251,14 @@ def get_or_create_experiment(uri: str, name: str) -> str:
         existing = store.get_experiment_by_name(name)
         if existing is not None:
             return existing.experiment_id
-        return store.create_experiment(name, artifact_location=default_artifact_location(uri))
+        try:
+            return store.create_experiment(name,
+                                           artifact_location=default_artifact_location(uri))
+        except Exception:  # a parallel worker created it first (Ray, joblib on a server)
+            existing = store.get_experiment_by_name(name)
+            if existing is None:
+                raise
+            return existing.experiment_id
     except Exception as error:
         raise TrackingError(f"cannot use MLflow store {uri}: {error}") from error
 
@@ -314,3 +325,77 @@ def report_run(uri: str, experiment: str, run_name: str, folder: str | Path,
         yield report
         log_metrics({k: v for k, v in report.metrics.items() if v == v})  # v != v: NaN
         log_artifacts(folder)
+
+
+# ------------------------------------------------------------ shared stores: servers, secrets
+SQL_SERVER_SCHEMES = ("postgresql", "postgres", "mysql", "mssql")
+DRIVER_PACKAGES = {"psycopg2": "psycopg2-binary", "psycopg": "psycopg[binary]",
+                   "pymysql": "pymysql", "mysqldb": "mysqlclient"}
+
+
+def mask_secrets(text: str) -> str:
+    """`text` with URL passwords and secret environment values replaced by *** (for anything
+    printed or logged: error messages, the resolved-config artifact)."""
+    from bench.secrets import mask
+
+    return mask(text)
+
+
+def check_database(url: str, key: str, timeout_s: float = 5.0) -> None:
+    """A SQLAlchemy database URL (postgresql://, postgresql+psycopg://, ...) must have its
+    driver installed and accept a connection within `timeout_s`; else TrackingError naming
+    `key` and the URL with its password masked. Loads no data; used before any is."""
+    import sqlalchemy
+    from sqlalchemy.exc import NoSuchModuleError, SQLAlchemyError
+
+    shown = f"{key}={mask_secrets(url)}"
+    try:
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool,
+                                          connect_args=_timeout_args(url, timeout_s))
+    except NoSuchModuleError as error:
+        raise TrackingError(f"{shown}: unknown database dialect ({error})") from error
+    except ModuleNotFoundError as error:
+        package = DRIVER_PACKAGES.get(str(error.name), error.name)
+        raise TrackingError(f"{shown}: the database driver '{error.name}' is not installed "
+                            f"(pip install {package})") from error
+    try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+        raise TrackingError(mask_secrets(f"cannot connect to the database {shown}: "
+                                         f"{' '.join(reason)}")) from error
+    finally:
+        engine.dispose()
+
+
+def _timeout_args(url: str, timeout_s: float) -> dict[str, Any]:
+    if url.startswith(("postgresql", "postgres")):
+        return {"connect_timeout": max(1, round(timeout_s))}  # libpq: whole seconds
+    return {}
+
+
+def check_optuna_storage(storage: str | None, key: str = "hydra.sweeper.storage") -> None:
+    """Before a sweep starts: a database URL is checked like a tracking store (driver,
+    connection); a journal file's folder is created. None (in memory) needs nothing."""
+    if storage is None or str(storage) in ("", "None", "null"):
+        return
+    storage = str(storage)
+    if "://" in storage:
+        if not storage.startswith("sqlite"):
+            check_database(storage, key)
+        return
+    Path(storage).parent.mkdir(parents=True, exist_ok=True)
+
+
+def prepare_store(uri: str) -> None:
+    """`preflight(uri)`, then a database store's tables created once, by the one process that
+    launches a grid, so that parallel workers never race to create a fresh store's schema."""
+    preflight(uri)
+    if uri.startswith(("sqlite:", *SQL_SERVER_SCHEMES)):
+        from mlflow import MlflowClient
+
+        try:
+            MlflowClient(uri).search_experiments(max_results=1)
+        except Exception as error:
+            raise TrackingError(mask_secrets(f"cannot use MLflow store {uri}: {error}")) from error

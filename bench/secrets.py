@@ -1,0 +1,102 @@
+"""Passwords stay out of everything bench and Hydra write.
+
+The robust place to stop a password is before Hydra composes the config: Hydra itself writes
+the overrides to `.hydra/overrides.yaml`, `.hydra/hydra.yaml` and `.hydra/config.yaml`, bench
+logs the resolved config as MLflow params and artifact, and sweeps log their storage URL. So
+`hide_passwords(argv)` rewrites every `key=scheme://user:password@host...` override into a URL
+without the password and hands the password to its library through the environment variable
+that library already reads:
+
+- `postgresql[+driver]://` (MLflow's SQL store, Optuna's RDB storage): `PGPASSWORD`, read by
+  libpq (psycopg2 and psycopg 3) for every connection;
+- `http(s)://` (an MLflow tracking server): `MLFLOW_TRACKING_USERNAME` / `_PASSWORD`, sent by
+  MLflow's client as HTTP basic auth.
+
+A password in a config file or in `${oc.env:...}` of a whole URL is not seen here; `mask` is
+the second line of defence for text bench prints or logs (console, error messages).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from bench.errors import ConfigError
+
+MASK = "***"
+# scheme://user:password@ -> the password group; the user part may be empty (`:pw@`)
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][\w+.-]*://[^/\s:@]*:)(?P<pw>[^@\s/]+)(?=@)")
+# environment variables whose values are secrets: masked wherever they appear in text
+SECRET_ENV = ("PGPASSWORD", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+# the variables a worker on another host needs to reach the stores (bench.launchers forwards)
+FORWARDED_ENV_PREFIXES = ("BENCH_", "MLFLOW_", "PG")
+_EXPORTED: set[str] = set()  # variables set by hide_passwords in this process
+
+
+def mask(text: str) -> str:
+    """`text` with URL passwords (`scheme://user:***@`) and secret env values replaced by ***."""
+    text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK, text)
+    for name in SECRET_ENV:
+        value = os.environ.get(name)
+        if value and len(value) >= 4:  # a 1-3 character "secret" would mask ordinary text
+            text = text.replace(value, MASK)
+    return text
+
+
+def hide_passwords(argv: Sequence[str]) -> list[str]:
+    """`argv` with the password of every `key=URL` override moved into the environment.
+
+    Raises ConfigError for a password in a URL whose library reads no password variable, and
+    for two PostgreSQL URLs with different passwords (use ~/.pgpass for those).
+    """
+    out = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and not arg.startswith("-") and _URL_PASSWORD.search(value):
+            value = ",".join(_hide(key, part) for part in value.split(","))
+        out.append(f"{key}{sep}{value}")
+    return out
+
+
+def _hide(key: str, url: str) -> str:
+    """One URL without its password; the password exported for its library."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    password = unquote(parts.password)
+    scheme = parts.scheme.split("+")[0]
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = unquote(parts.username or "")
+    if scheme in ("postgresql", "postgres"):
+        _export(key, "PGPASSWORD", password)
+        netloc = f"{parts.username}@{host}" if parts.username else host
+    elif scheme in ("http", "https"):
+        _export(key, "MLFLOW_TRACKING_PASSWORD", password)
+        if user:
+            _export(key, "MLFLOW_TRACKING_USERNAME", user)
+        netloc = host
+    else:
+        raise ConfigError(
+            f"{key}={mask(url)}: bench can move a password out of postgresql:// and http(s):// "
+            f"URLs only; for {parts.scheme}:// give it through the environment, not the URL")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _export(key: str, name: str, value: str) -> None:
+    previous = os.environ.get(name)
+    if previous is not None and previous != value and name in _EXPORTED:
+        raise ConfigError(f"{key}: two URLs on the command line carry different values for "
+                          f"{name}; give PostgreSQL passwords in ~/.pgpass instead")
+    os.environ[name] = value
+    _EXPORTED.add(name)
+
+
+def forwarded_environment() -> dict[str, str]:
+    """The environment a job on another host needs: BENCH_*, MLFLOW_* and PG* variables."""
+    return {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}
