@@ -297,7 +297,10 @@ class TableSpec:
 
 def _fail(path: Path, line: int, column: str | None, problem: str, value: object) -> DataError:
     where = f"line {line}" + (f", column {column!r}" if column is not None else "")
-    return DataError(f"{path}: {where}: {problem} {value!r}")
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = f"{shown[:60]}... ({len(str(value)):,} characters)"
+    return DataError(f"{path}: {where}: {problem} {shown}")
 
 
 def _read_header(path: Path) -> list[str]:
@@ -338,8 +341,8 @@ def _line_fields(path: Path, line: int) -> list[str]:
             for row in reader:
                 if reader.line_num >= line:
                     return row
-        except csv.Error:
-            return []  # only used to show a value; the caller names the line anyway
+        except csv.Error:  # e.g. a field over the csv module's limit: show the raw text
+            return _physical_line(path, line).rstrip("\r\n").split(",")
     return []
 
 

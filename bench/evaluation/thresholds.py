@@ -70,6 +70,9 @@ class BestF1:
     the exact optimum, not a grid. Ties go to the highest threshold (fewest alarms).
     """
 
+    # labels (0 normal, 1 attack) VAL must hold for `choose` (bench.data.class_check)
+    val_classes_needed: ClassVar[tuple[int, ...]] = (1,)
+
     def choose(self, y_val: Any, scores_val: Any) -> ThresholdChoice:
         y_val, scores_val = _check_val(y_val, scores_val)
         if y_val.sum() == 0:
