@@ -334,8 +334,10 @@ def check_estimator(estimator: Any, key: str, node: Mapping[str, Any] | None) ->
     if not isinstance(estimator, BaseEstimator):
         return
     params = estimator.get_params(deep=False)
-    name = f"{type(estimator).__module__.split('.')[0]}.{type(estimator).__name__}"
-    for param, rule in RULES.get(name, {}).items():
+    cls = type(estimator)
+    rules = RULES.get(f"{cls.__module__}.{cls.__name__}") or RULES.get(
+        f"{cls.__module__.split('.')[0]}.{cls.__name__}", {})  # xgboost.sklearn -> xgboost
+    for param, rule in rules.items():
         if param in params:
             rule.check(_config_key(key, node, param), params[param])
     if hasattr(type(estimator), "_parameter_constraints"):
@@ -447,6 +449,24 @@ def _check_sampler(target: str) -> None:
                           "class (e.g. optuna.samplers.TPESampler)")
 
 
+def _search_space_sample(cfg: DictConfig) -> list[str]:
+    """`++key=value` overrides giving each key of hydra.sweeper.params one value of its space
+    (a choice's first option, an interval's start), so that the base config is complete."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import IntervalSweep
+
+    params = (cfg.hydra.get("sweeper") or {}).get("params") or {}
+    lines = [f"{key}={value}" for key, value in params.items()]
+    samples = []
+    for override in OverridesParser.create().parse_overrides(lines):
+        key = override.get_key_element().lstrip("+~")
+        if override.is_discrete_sweep():
+            samples.append(f"++{key}={next(iter(override.sweep_string_iterator()))}")
+        elif isinstance(override.value(), IntervalSweep):
+            samples.append(f"++{key}={override.value().start}")
+    return samples
+
+
 # Flags after which Hydra prints or does something other than a run: left to Hydra.
 _NOT_A_RUN = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i",
               "--shell-completion", "-sc", "--resolve", "--package", "-p", "--config-path",
@@ -478,6 +498,11 @@ def preflight(argv: Sequence[str], config_dir: str) -> None:
     for variant in variants:
         with initialize_config_dir(config_dir=config_dir):
             cfg = compose("config", overrides=[*fixed, *variant], return_hydra_config=True)
+        searched = _search_space_sample(cfg) if multirun else []
+        if searched:  # keys an Optuna search sets per trial get a value from their space
+            with initialize_config_dir(config_dir=config_dir):
+                cfg = compose("config", overrides=[*fixed, *variant, *searched],
+                              return_hydra_config=True)
         check_launch(cfg, multirun)
         with open_dict(cfg):
             del cfg["hydra"]
