@@ -13,7 +13,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from bench.errors import BenchError
+from bench.errors import ConfigError, run_reporting_user_errors
+from bench.instantiate import HYDRA_CALLBACKS
 
 # The configs ship inside the package (bench/conf), so an installed wheel finds them too.
 CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
@@ -42,24 +43,20 @@ def ui_hint(uri: str, experiment_id: str, run_id: str) -> str:
 
 def task(cfg: DictConfig) -> float | list[float]:
     """Run one experiment; returns `cfg.optimized_metric` for sweepers: a float, or a list of
-    floats when it lists several metrics (multi-objective sweeps, docs/sweeps.md)."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
+    floats when it lists several metrics (multi-objective sweeps, docs/sweeps.md).
 
-    hydra_cfg = HydraConfig.get()
-    try:
-        return _run(cfg, dict(hydra_cfg.runtime.choices))
-    except BenchError as error:
-        if hydra_cfg.mode == RunMode.MULTIRUN:
-            raise  # the sweeper records the failed job and decides whether to go on
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(error.exit_code)
+    The config is validated before any data is read or run created; a BenchError propagates
+    (in a sweep, the sweeper records the failed trial) to `main`'s one handler.
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    from bench.validate import validate_config
+
+    validate_config(cfg)
+    return _run(cfg, dict(HydraConfig.get().runtime.choices))
 
 
 def _run(cfg: DictConfig, choices: dict[str, str]) -> float | list[float]:
-    from bench.sweeps import objective_names, objective_value
-
-    objective_names(cfg.optimized_metric)  # VAL metrics or timings, never TEST: checked first
     from bench import tracking
     from bench.experiment import run_experiment
 
@@ -68,23 +65,31 @@ def _run(cfg: DictConfig, choices: dict[str, str]) -> float | list[float]:
     experiment_id = tracking.get_run(cfg.tracking.uri, result.run_id).info.experiment_id
     print(f"MLflow run {result.run_id} (experiment '{result.experiment}')")
     print(ui_hint(cfg.tracking.uri, experiment_id, result.run_id))
+    from bench.sweeps import objective_value
+
     return objective_value(result.metrics, cfg.optimized_metric)
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="config",
-             execution_whitelist=["bench.sweeps.MlflowSweepCallback"])
+             execution_whitelist=list(HYDRA_CALLBACKS))
 def hydra_main(cfg: DictConfig) -> float | list[float]:
     return task(cfg)
 
 
 def main() -> None:
+    """`bench ...`: validate the command line's config, then let Hydra run it; every user
+    mistake ends in one `error: ...` line (bench.errors.run_reporting_user_errors)."""
+    run_reporting_user_errors(_main)
+
+
+def _main() -> None:
     from bench.config_check import unknown_key_errors
     from bench.launchers import prepare_cli
+    from bench.validate import preflight
 
     sys.argv[1:] = prepare_cli(sys.argv[1:])  # URL passwords out before Hydra sees argv
     errors = unknown_key_errors(sys.argv[1:], CONFIG_DIR)
     if errors:
-        for message in errors:
-            print(f"error: {message}", file=sys.stderr)
-        sys.exit(2)
+        raise ConfigError(" | ".join(errors))
+    preflight(sys.argv[1:], CONFIG_DIR)
     hydra_main()

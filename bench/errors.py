@@ -1,5 +1,14 @@
 """User-facing errors: printed as one clear message (no traceback) and exit non-zero."""
 
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class BenchError(Exception):
     """A problem with the user's input (config, data, environment), not a bug in bench."""
@@ -20,3 +29,44 @@ class ConfigError(BenchError):
 
 class TrackingError(BenchError):
     """The MLflow tracking store cannot be reached or written."""
+
+
+def user_error_message(error: BaseException) -> str | None:
+    """The one-line message of a user's mistake, or None for anything else (a bug).
+
+    User mistakes: BenchError; Hydra's composition and override errors (unknown group option
+    or key, bad override syntax, missing config); a BenchError raised inside a constructor that
+    Hydra wrapped in its InstantiationException.
+    """
+    from hydra.errors import CompactHydraException, InstantiationException
+
+    if isinstance(error, BenchError):
+        return str(error)
+    if isinstance(error, InstantiationException) and isinstance(error.__cause__, BenchError):
+        return str(error.__cause__)
+    if isinstance(error, CompactHydraException):
+        lines = [str(error).strip()]
+        if error.__cause__ is not None and str(error.__cause__).strip():
+            lines.append(str(error.__cause__).strip())
+        return " ".join(" ".join(line.split()) for line in lines)
+    return None
+
+
+def run_reporting_user_errors(entry: Callable[[], T]) -> T:
+    """Run a command-line entry point; a user's mistake prints `error: ...` on stderr and
+    exits with its code (2) and no traceback; anything else (a bug) propagates with its
+    traceback.
+
+    Hydra catches exceptions itself and prints (parts of) tracebacks; HYDRA_FULL_ERROR=1 lets
+    them reach this handler instead, so every mode (single run, -m grid, Optuna sweep,
+    bench.analyze, bench.report) reports the same way.
+    """
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        return entry()
+    except Exception as error:
+        message = user_error_message(error)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(getattr(error, "exit_code", None) or getattr(error.__cause__, "exit_code", 2))

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench import tracking
 from bench.data.audit import audit
+from bench.data.class_check import checked_splits
 from bench.evaluation import plots
 from bench.evaluation.metrics import binary_metrics, family_recall, score_in_batches
 from bench.fitting import fit_pipeline, selected_feature_names
@@ -45,7 +46,7 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str],
     """
     tracking.preflight(cfg.tracking.uri)
     dataset = build(cfg.dataset)
-    splits = build(cfg.split)(dataset)
+    splits = checked_splits(cfg, dataset)  # refuses partitions that lack a needed class
     schema, splits, findings = audit(dataset.schema, splits, cfg.audit.drop_test_duplicates)
     echo(f"[data] {dataset.name}: {splits.description}; rows {splits.sizes()}")
     for key, note in dataset.notes.items():

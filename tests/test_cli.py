@@ -106,10 +106,20 @@ def test_malformed_data_file_names_file_row_column_value(tmp_path):
 
 
 def test_a_failing_fit_exits_non_zero_and_ends_the_run_failed(tmp_path):
-    result = _bench(tmp_path, "dataset.n_rows=2000", "model=logreg", "model.C=-1.0")
-    assert result.returncode != 0
+    # knowable only while fitting: one-hot columns make the covariance singular without ridge
+    result = _bench(tmp_path, "dataset.n_rows=2000", "model=gaussian",
+                    "model.estimator.reg_covar=0")
+    assert result.returncode == 2
+    assert "reg_covar" in result.stderr and "Traceback" not in result.stderr
     runs = _runs(tmp_path / "mlruns" / "mlflow.db")
     assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def test_an_out_of_range_parameter_is_refused_before_any_run(tmp_path):
+    result = _bench(tmp_path, "dataset.n_rows=2000", "model=logreg", "model.C=-1.0")
+    assert result.returncode == 2
+    assert "error: model.C=-1.0" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists()
 
 
 @pytest.mark.slow

@@ -81,7 +81,9 @@ def hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    hydra_main()
+    from bench.errors import run_reporting_user_errors
+
+    run_reporting_user_errors(hydra_main)
 
 
 if __name__ == "__main__":

@@ -126,10 +126,16 @@ def _candidates(name: str) -> list[str]:
 def find(data_dir: str | Path, name: str) -> Path | None:
     """Path of `name` or `name.gz` in `data_dir` (plain file preferred), or None."""
     directory = Path(data_dir).expanduser()
+    if directory.exists() and not directory.is_dir():
+        raise DataError(f"{directory}: is a file, not a directory; the data directory "
+                        f"(BENCH_DATA_DIR or dataset.data_dir) must be a folder holding {name}")
     for candidate in _candidates(name):
         path = directory / candidate
         if path.is_file():
             return path
+        if path.is_dir():
+            raise DataError(f"{path}: is a directory, not a file; {name} must be a file "
+                            "(plain or gzip)")
     return None
 
 
@@ -166,7 +172,28 @@ def _read_errors(path: Path) -> Iterator[None]:
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise DataError(f"{path}: truncated or corrupt gzip file ({exc})") from exc
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc})") from exc
+        raise _not_utf8(path) from exc
+
+
+def _not_utf8(path: Path) -> DataError:
+    """DataError at the first line and column whose bytes are not UTF-8.
+
+    Decoders report an offset into the chunk they were given, not the file; this scans the
+    file line by line to find the line, the column (in characters) and the byte.
+    """
+    offset = 0
+    with open_binary(path) as stream:
+        for number, raw in enumerate(stream, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                column = len(raw[:exc.start].decode("utf-8", errors="replace")) + 1
+                return DataError(
+                    f"{path}: line {number}, column {column}: not UTF-8 text (byte "
+                    f"0x{raw[exc.start]:02x} at byte offset {offset + exc.start}); save the "
+                    "file as UTF-8")
+            offset += len(raw)
+    return DataError(f"{path}: not UTF-8 text")
 
 
 def open_binary(path: Path) -> IO[bytes]:
@@ -270,12 +297,19 @@ class TableSpec:
 
 def _fail(path: Path, line: int, column: str | None, problem: str, value: object) -> DataError:
     where = f"line {line}" + (f", column {column!r}" if column is not None else "")
-    return DataError(f"{path}: {where}: {problem} {value!r}")
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = f"{shown[:60]}... ({len(str(value)):,} characters)"
+    return DataError(f"{path}: {where}: {problem} {shown}")
 
 
 def _read_header(path: Path) -> list[str]:
     with _read_errors(path), open_text(path) as text:
-        row = next(csv.reader(text), None)
+        reader = csv.reader(text)
+        try:
+            row = next(reader, None)
+        except csv.Error as exc:
+            raise _csv_error(path, 1, exc) from None
     if row is None:
         raise DataError(f"{path}: empty file (no header line, no data rows)")
     return row
@@ -303,27 +337,76 @@ def _line_fields(path: Path, line: int) -> list[str]:
     """The fields of physical line `line` (1-based) of `path`."""
     with _read_errors(path), open_text(path) as text:
         reader = csv.reader(text)
-        for row in reader:
-            if reader.line_num >= line:
-                return row
+        try:
+            for row in reader:
+                if reader.line_num >= line:
+                    return row
+        except csv.Error:  # e.g. a field over the csv module's limit: show the raw text
+            return _physical_line(path, line).rstrip("\r\n").split(",")
     return []
 
 
+def _csv_error(path: Path, line: int, exc: csv.Error) -> DataError:
+    """A csv module error as a DataError at `line` (where the row that failed starts)."""
+    if "field larger than field limit" in str(exc):
+        limit = csv.field_size_limit()
+        return DataError(f"{path}: line {line}: a field longer than the CSV field limit of "
+                         f"{limit:,} characters (an unterminated quote, or a huge value)")
+    return DataError(f"{path}: line {line}: malformed CSV: {exc}")
+
+
 def _find_bad_field_count(path: Path, expected: int, header: bool) -> None:
-    """Raise DataError at the first line whose field count is not `expected`; else return."""
+    """Raise DataError at the first line whose field count is not `expected`; else return.
+
+    A row whose quoted field spans lines is reported where it starts (the opening quote),
+    not where the reader finally closed it.
+    """
     with _read_errors(path), open_text(path) as text:
         reader = csv.reader(text)
         if header:
             next(reader, None)
+        start = reader.line_num + 1
         try:
             for row in reader:
                 if len(row) != expected:
                     shown = ",".join(row)
                     shown = shown if len(shown) <= 120 else shown[:117] + "..."
-                    raise _fail(path, reader.line_num, None,
+                    if reader.line_num > start and '"' in _physical_line(path, start):
+                        raise DataError(
+                            f"{path}: line {start}: a quoted field opened here is not closed "
+                            f"on this line (the quote runs to line {reader.line_num}); "
+                            f"{len(row)} fields, expected {expected}")
+                    raise _fail(path, start, None,
                                 f"{len(row)} fields, expected {expected}:", shown)
+                start = reader.line_num + 1
         except csv.Error as exc:
-            raise _fail(path, reader.line_num, None, "malformed CSV:", str(exc)) from exc
+            raise _csv_error(path, start, exc) from None
+
+
+def _physical_line(path: Path, line: int) -> str:
+    """Text of physical line `line` (1-based) of `path`, '' past the end."""
+    with _read_errors(path), open_text(path) as text:
+        for number, content in enumerate(text, start=1):
+            if number == line:
+                return content
+    return ""
+
+
+def _drop_trailing_blank_lines(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """Blank lines at the end of a file (an editor's artefact) are not rows: drop them.
+
+    They read as rows with every cell missing; only trailing ones whose lines are empty
+    are dropped, so a row of empty fields (`,,,`) is still reported.
+    """
+    empty = frame.isna().all(axis=1).to_numpy()
+    n = len(empty) - int(np.flatnonzero(~empty)[-1]) - 1 if (~empty).any() else len(empty)
+    if n == 0:
+        return frame
+    with _read_errors(path), open_text(path) as text:
+        tail = text.read().splitlines()[-n:]
+    if all(not line.strip() for line in tail):
+        return frame.iloc[: len(frame) - n]
+    return frame
 
 
 def read_table(path: Path, spec: TableSpec) -> pd.DataFrame:
@@ -353,9 +436,10 @@ def read_table(path: Path, spec: TableSpec) -> pd.DataFrame:
             )
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{path}: empty file (no data rows)") from exc
-    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+    except (pd.errors.ParserError, pd.errors.ParserWarning, csv.Error) as exc:
         _find_bad_field_count(path, expected, spec.header)
         raise DataError(f"{path}: cannot be parsed as CSV ({exc})") from exc
+    frame = _drop_trailing_blank_lines(path, frame)
     if frame.empty:
         raise DataError(f"{path}: empty file (no data rows)")
     missing = frame.isna().to_numpy()

@@ -12,12 +12,21 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from bench.errors import ConfigError
+
+
+def _number(key: str, value: Any, allowed: str) -> float:
+    """`value` as a float, or ConfigError `key=value: allowed` (bools and strings refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{key}={value!r}: must be a number, {allowed}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{key}={value!r}: must be a finite number, {allowed}")
+    return float(value)
 
 
 @dataclass
@@ -60,6 +69,9 @@ class BestF1:
     sklearn's precision_recall_curve enumerates every distinct score as a candidate, so this is
     the exact optimum, not a grid. Ties go to the highest threshold (fewest alarms).
     """
+
+    # labels (0 normal, 1 attack) VAL must hold for `choose` (bench.data.class_check)
+    val_classes_needed: ClassVar[tuple[int, ...]] = (1,)
 
     def choose(self, y_val: Any, scores_val: Any) -> ThresholdChoice:
         y_val, scores_val = _check_val(y_val, scores_val)
@@ -108,10 +120,12 @@ class FprBudget:
     """
 
     budget: float = 0.01
+    val_classes_needed: ClassVar[tuple[int, ...]] = (0, 1)
 
     def __post_init__(self) -> None:
-        if not 0.0 < float(self.budget) < 1.0:
-            raise ConfigError(f"threshold.budget must be in (0, 1), got {self.budget}")
+        allowed = "a false-positive-rate budget in (0, 1), e.g. 0.01"
+        if not 0.0 < _number("threshold.budget", self.budget, allowed) < 1.0:
+            raise ConfigError(f"threshold.budget={self.budget!r}: must be {allowed}")
 
     def choose(self, y_val: Any, scores_val: Any) -> ThresholdChoice:
         y_val, scores_val = _check_val(y_val, scores_val)
@@ -146,10 +160,12 @@ class Quantile:
     """
 
     share: float = 0.05
+    val_classes_needed: ClassVar[tuple[int, ...]] = ()
 
     def __post_init__(self) -> None:
-        if not 0.0 < float(self.share) < 1.0:
-            raise ConfigError(f"threshold.share must be in (0, 1), got {self.share}")
+        allowed = "the share of VAL rows to flag, in (0, 1), e.g. 0.05"
+        if not 0.0 < _number("threshold.share", self.share, allowed) < 1.0:
+            raise ConfigError(f"threshold.share={self.share!r}: must be {allowed}")
 
     def choose(self, y_val: Any, scores_val: Any) -> ThresholdChoice:
         y_val, scores_val = _check_val(y_val, scores_val)
@@ -177,17 +193,20 @@ class Fixed:
 
     value: float | None = None
     epsilon: float | None = None
+    val_classes_needed: ClassVar[tuple[int, ...]] = ()
 
     def __post_init__(self) -> None:
         if (self.value is None) == (self.epsilon is None):
-            raise ConfigError("threshold=fixed needs exactly one of threshold.value (a cut-off "
-                              "on the score) and threshold.epsilon (a cut-off on the density "
-                              f"p(x)), got value={self.value}, epsilon={self.epsilon}")
-        if self.value is not None and not math.isfinite(float(self.value)):
-            raise ConfigError(f"threshold.value must be a finite number, got {self.value}")
-        if self.epsilon is not None and not 0.0 < float(self.epsilon) < math.inf:
-            raise ConfigError(f"threshold.epsilon must be a positive density, got "
-                              f"{self.epsilon}")
+            raise ConfigError(f"threshold.value={self.value}, threshold.epsilon={self.epsilon}: "
+                              "threshold=fixed needs exactly one of them: threshold.value (a "
+                              "cut-off on the score) or threshold.epsilon (a cut-off on the "
+                              "density p(x))")
+        if self.value is not None:
+            _number("threshold.value", self.value, "the cut-off on the anomaly score")
+        if self.epsilon is not None and not 0.0 < _number(
+                "threshold.epsilon", self.epsilon, "a density cut-off > 0") < math.inf:
+            raise ConfigError(f"threshold.epsilon={self.epsilon!r}: must be a density cut-off "
+                              "> 0 (threshold = -log(epsilon))")
 
     @property
     def threshold(self) -> float:

@@ -1,0 +1,509 @@
+"""The whole configuration checked before any data is read or any MLflow run is created.
+
+`validate_config(cfg)` checks one job's composed config: every `_target_` against the
+allow-list (bench.instantiate), the types and ranges of bench-owned keys (seed, split, threshold,
+evaluation, audit, tracking, paths, the parameters of bench's classes and factories: RULES),
+and the models' and selectors' parameters, by building them (nothing is fitted or loaded) and
+running their own validation: scikit-learn's parameter constraints, plus RULES for libraries
+and bench classes that check nothing before `fit` (xgboost, the Keras wrappers, detectors).
+`check_launch(cfg)` adds what only the Hydra process sees: callbacks, the Optuna sampler and the
+objective of a sweep. `preflight(argv)` composes the command line's config(s) once and runs
+both, so that a mistake ends in one `error: key=value: what is allowed` line, exit code 2,
+before Hydra makes an output folder, a sweep parent run or a job.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from bench.errors import ConfigError
+from bench.instantiate import BUILDABLE, HYDRA_CALLBACKS, build_for_validation, check_node
+
+GROUPS = ("dataset", "split", "preprocess", "selector", "model", "threshold")
+
+
+# ------------------------------------------------------------------------------------ rules
+@dataclass(frozen=True)
+class Rule:
+    """A predicate on one value and the words that say what it allows."""
+
+    test: Callable[[Any], bool]
+    allowed: str
+
+    def check(self, key: str, value: Any) -> None:
+        if not self.test(value):
+            raise ConfigError(f"{key}={_show(value)}: must be {self.allowed}")
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def integer(low: int | None = None, high: int | None = None, none: bool = False) -> Rule:
+    bounds = ("" if low is None and high is None else f" in [{'-inf' if low is None else low}, "
+              f"{'inf' if high is None else high}]")
+    return Rule(lambda v: (none and v is None) or (
+        _is_int(v) and (low is None or v >= low) and (high is None or v <= high)),
+        f"an integer{bounds}" + (" or null" if none else ""))
+
+
+def number(low: float, high: float, low_open: bool = False, high_open: bool = False,
+           none: bool = False) -> Rule:
+    def test(v: Any) -> bool:
+        if none and v is None:
+            return True
+        return _is_number(v) and (v > low if low_open else v >= low) and (
+            v < high if high_open else v <= high)
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    return Rule(test, f"a number in {interval}" + (" or null" if none else ""))
+
+
+def choice(*options: Any) -> Rule:
+    return Rule(lambda v: any(v is o or (v == o and type(v) is type(o)) for o in options),
+                "one of " + ", ".join("null" if o is None else _show(o) for o in options))
+
+
+BOOLEAN = Rule(lambda v: isinstance(v, bool), "true or false")
+TEXT = Rule(lambda v: isinstance(v, str) and bool(v), "a non-empty string")
+TEXT_OR_NULL = Rule(lambda v: v is None or (isinstance(v, str) and bool(v)),
+                    "a non-empty string or null")
+UNITS = Rule(lambda v: isinstance(v, list | tuple) and len(v) > 0
+             and all(_is_int(u) and u >= 1 for u in v),
+             "a non-empty list of layer widths, integers >= 1 (e.g. [128, 64])")
+SEED = integer(0, 2**32 - 1)
+FRACTION = number(0.0, 1.0, low_open=True, high_open=True)
+POSITIVE = number(0.0, math.inf, low_open=True, high_open=True)
+N_JOBS = Rule(lambda v: v is None or (_is_int(v) and v != 0), "a non-zero integer or null")
+LOG1P = Rule(lambda v: v in ("auto", "none") if isinstance(v, str) else (
+    isinstance(v, list) and all(isinstance(c, str) for c in v)),
+    "auto, none or a list of column names")
+MIN_FREQUENCY = Rule(lambda v: v is None or (_is_int(v) and v >= 1) or (
+    isinstance(v, float) and 0.0 < v < 1.0), "null, an integer >= 1 or a share in (0, 1)")
+
+_KERAS = {"learning_rate": POSITIVE, "batch_size": integer(1), "epochs": integer(1),
+          "patience": integer(0), "validation_fraction": FRACTION, "random_state": SEED,
+          "verbose": integer(0, 2), "activation": TEXT}
+_FILES = {"data_dir": TEXT, "cache_dir": TEXT_OR_NULL, "verify": choice("warn", "strict", "off"),
+          "name": TEXT, "train_file": TEXT_OR_NULL, "test_file": TEXT_OR_NULL,
+          "unlabelled_file": TEXT_OR_NULL}
+_SPLIT = {"val_size": FRACTION, "test_size": FRACTION, "seed": SEED, "per_class": BOOLEAN}
+# Parameters that bench's classes and factories, and xgboost, leave unchecked until fit (or
+# never): checked here, by the target's dotted name (`dataset.n_rows`, `model.n_estimators`).
+RULES: dict[str, Mapping[str, Rule]] = {
+    "bench.data.synthetic.load": {
+        "n_rows": integer(10), "attack_share": FRACTION, "seed": SEED,
+        "stealth_share": number(0, 1), "lookalike_share": number(0, 1)},
+    "bench.data.graph_traffic.load": {
+        "n_nodes": integer(2), "n_rows": integer(10), "attack_share": FRACTION, "seed": SEED,
+        "mean_bytes": POSITIVE, "noise_cv": number(0, math.inf, high_open=True),
+        "factor_low": POSITIVE, "factor_high": POSITIVE, "max_burst_edges": integer(1),
+        "directed": BOOLEAN},
+    **{f"bench.data.{name}.load": _FILES for name in ("unsw", "nslkdd", "kaggle_nid",
+                                                       "snmp_mib")},
+    "bench.data.split.StratifiedSplit": _SPLIT,
+    "bench.data.split.BlockedSplit": _SPLIT,
+    "bench.features.preprocess.build_preprocessor": {
+        "log1p": LOG1P, "skew_threshold": number(-math.inf, math.inf, True, True),
+        "min_frequency": MIN_FREQUENCY},
+    "bench.features.selectors.CappedPCA": {
+        "n_components": integer(1), "whiten": BOOLEAN, "random_state": SEED},
+    "bench.features.selectors.rf_importance": {
+        "k": integer(1), "n_estimators": integer(1), "max_depth": integer(1, none=True),
+        "random_state": SEED, "n_jobs": N_JOBS},
+    "bench.models.detectors.Detector": {
+        "fit_on": choice("normal", "all"), "max_rows": integer(2, none=True),
+        "random_state": SEED},
+    "bench.models.detectors.GaussianDensity": {
+        "covariance_type": choice("full", "diag", "spherical"),
+        "reg_covar": number(0, math.inf, high_open=True), "contamination": number(0, 0.5)},
+    "bench.models.detectors.MeanSigma": {"n_sigma": POSITIVE, "two_sided": BOOLEAN},
+    "bench.models.detectors.DBSCANDetector": {
+        "eps": POSITIVE, "min_samples": integer(1), "metric": TEXT, "n_jobs": N_JOBS},
+    "bench.models.detectors.AutoencoderDetector": {
+        **_KERAS, "encoder_units": UNITS, "contamination": number(0, 0.5)},
+    "bench.models.keras_nets.AutoencoderFeatures": {**_KERAS, "encoder_units": UNITS},
+    "bench.models.keras_nets.DFNNClassifier": {
+        **_KERAS, "hidden_units": UNITS, "batch_norm": BOOLEAN, "dropout": number(0, 1, False,
+                                                                                  True),
+        "class_weight": choice("balanced", None)},
+    "bench.sweeps.dfnn": {"units": integer(1), "depth": integer(1), "shrink": POSITIVE},
+    # xgboost checks few parameters itself (n_estimators=-5 fits 0 trees); its documented ranges
+    "xgboost.XGBClassifier": {
+        "n_estimators": integer(1, none=True), "max_depth": integer(0, none=True),
+        "max_leaves": integer(0, none=True), "max_bin": integer(2, none=True),
+        "learning_rate": number(0, math.inf, True, True, none=True),
+        "subsample": number(0, 1, low_open=True, none=True),
+        "colsample_bytree": number(0, 1, low_open=True, none=True),
+        "colsample_bylevel": number(0, 1, low_open=True, none=True),
+        "colsample_bynode": number(0, 1, low_open=True, none=True),
+        "min_child_weight": number(0, math.inf, high_open=True, none=True),
+        "gamma": number(0, math.inf, high_open=True, none=True),
+        "reg_alpha": number(0, math.inf, high_open=True, none=True),
+        "reg_lambda": number(0, math.inf, high_open=True, none=True),
+        "scale_pos_weight": number(0, math.inf, True, True, none=True),
+        "max_delta_step": number(0, math.inf, high_open=True, none=True),
+        "tree_method": choice("hist", "approx", "exact", "auto", None),
+        "n_jobs": N_JOBS, "random_state": Rule(lambda v: v is None or (_is_int(v) and v >= 0),
+                                               "an integer >= 0 or null")},
+}
+RULES["xgboost.XGBRegressor"] = RULES["xgboost.XGBClassifier"]
+# The threshold's checks live in its class (built below): its keys are named there.
+_BENCH_KEYS: dict[str, Rule] = {
+    "seed": SEED, "evaluation.latency_batch_rows": integer(1),
+    "audit.drop_test_duplicates": BOOLEAN,
+    "tracking.experiment": TEXT_OR_NULL, "tracking.uri": TEXT,
+}
+
+
+# ------------------------------------------------------------------------------- one job
+def validate_config(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first invalid key of one job's config (see module doc)."""
+    plain = _resolved(cfg)
+    for key, rule in _BENCH_KEYS.items():
+        value = OmegaConf.select(OmegaConf.create(plain), key, default=_ABSENT)
+        if value is not _ABSENT:
+            rule.check(key, value)
+    _check_objective(plain.get("optimized_metric", "val_f1"))
+    _check_tracking_uri(str(plain["tracking"]["uri"]))
+    for key in ("data_dir", "cache_dir"):
+        _check_directory(f"paths.{key}", (plain.get("paths") or {}).get(key))
+    for group in GROUPS:
+        node = cfg.get(group)
+        if node is None:
+            raise ConfigError(f"{group}: missing from the config (choose one: {group}=...)")
+        check_node(node, group)
+        for key, target, params in _targets_with_params(plain[group], group):
+            _check_rules(key, target, params)
+    built = {group: build_for_validation(cfg[group], group)
+             for group in ("split", "threshold", "preprocess", "selector", "model")}
+    _check_kinds(built, plain)
+    for group in ("selector", "model"):
+        check_estimator(built[group], group, plain[group])
+    preprocessor = built["preprocess"](categorical=["c"], numeric=["x"])
+    check_estimator(preprocessor, "preprocess", plain["preprocess"])
+
+
+_ABSENT = object()
+
+
+def _resolved(cfg: DictConfig) -> dict[str, Any]:
+    """The config with interpolations resolved; ConfigError naming a key that cannot be."""
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as error:
+        key = getattr(error, "full_key", None) or "config"
+        raise ConfigError(f"{key}: {' '.join(str(error).split())}") from None
+    assert isinstance(plain, dict)
+    return plain
+
+
+def _targets_with_params(node: Any, key: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(key, target, parameters) of every `_target_` node in `node`, depth first."""
+    if isinstance(node, dict):
+        if "_target_" in node:
+            yield key, str(node["_target_"]), {k: v for k, v in node.items()
+                                                if not str(k).startswith("_")}
+        for name, child in node.items():
+            yield from _targets_with_params(child, f"{key}.{name}")
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            yield from _targets_with_params(child, f"{key}[{index}]")
+
+
+def _check_rules(key: str, target: str, params: Mapping[str, Any]) -> None:
+    """RULES of `target`, then the types its signature declares (bench targets only)."""
+    rules = RULES.get(target, {})
+    for name, value in params.items():
+        if isinstance(value, dict | list) and name not in rules:
+            continue  # nested nodes are checked on their own
+        if name in rules:
+            rules[name].check(f"{key}.{name}", value)
+    if target in BUILDABLE:
+        _check_signature(key, target, params)
+
+
+def _check_signature(key: str, target: str, params: Mapping[str, Any]) -> None:
+    """Unknown parameters and values of the wrong simple type (int, float, bool, str)."""
+    import importlib
+
+    module, _, name = target.rpartition(".")
+    obj = getattr(importlib.import_module(module), name)
+    function = obj.__init__ if inspect.isclass(obj) else obj
+    signature = inspect.signature(function)
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:  # an annotation that does not evaluate: names are still checked
+        hints = {}
+    for param, value in params.items():
+        if param not in signature.parameters:
+            if takes_any:
+                continue
+            valid = ", ".join(p for p in signature.parameters if p != "self")
+            raise ConfigError(f"{key}.{param}={_show(value)}: {target} has no parameter "
+                              f"{param!r}; its parameters: {valid}")
+        expected = hints.get(param)
+        if expected is not None and _fits(value, expected) is False:
+            raise ConfigError(f"{key}.{param}={_show(value)}: must be {_describe(expected)}")
+
+
+def _fits(value: Any, annotation: Any) -> bool | None:
+    """Whether `value` fits a simple annotation; None where this check cannot tell."""
+    if annotation is Any:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        results = [_fits(value, a) for a in typing.get_args(annotation)]
+        return True if True in results else (None if None in results else False)
+    if annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return _is_int(value)
+    if annotation is float:
+        return _is_number(value)
+    if annotation is str:
+        return isinstance(value, str)
+    if origin in (list, tuple, Sequence) or annotation in (list, tuple):
+        return isinstance(value, list | tuple)
+    return None
+
+
+def _describe(annotation: Any) -> str:
+    words = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+             type(None): "null"}
+    parts = typing.get_args(annotation) if typing.get_origin(annotation) in (
+        typing.Union, types.UnionType) else (annotation,)
+    return " or ".join(words.get(p, "a list" if typing.get_origin(p) in (list, Sequence)
+                                 else getattr(p, "__name__", str(p))) for p in parts)
+
+
+def _check_kinds(built: Mapping[str, Any], plain: Mapping[str, Any]) -> None:
+    """Each group builds the kind of object the experiment calls (not a partial, say)."""
+    wanted = {"split": ("a split strategy (called with the dataset)", callable),
+              "threshold": ("a threshold strategy with choose()",
+                            lambda o: hasattr(o, "choose")),
+              "preprocess": ("a preprocessor factory (_partial_: true)", callable),
+              "selector": ("a transformer with fit() and transform()",
+                           lambda o: hasattr(o, "fit") and hasattr(o, "transform")),
+              "model": ("an estimator with fit() and predict_proba(), score_samples() or "
+                        "decision_function()", lambda o: hasattr(o, "fit") and any(
+                            hasattr(o, m) for m in ("predict_proba", "score_samples",
+                                                    "decision_function")))}
+    for group, (what, test) in wanted.items():
+        if not test(built[group]):
+            target = plain[group].get("_target_")
+            raise ConfigError(f"{group}._target_={target}: builds {type(built[group]).__name__}"
+                              f", not {what}")
+
+
+_SKLEARN_MESSAGE = re.compile(r"The '(?P<param>\w+)' parameter of (?P<cls>\w+) must be "
+                              r"(?P<allowed>.*)\. Got (?P<got>.*) instead\.", re.S)
+
+
+def check_estimator(estimator: Any, key: str, node: Mapping[str, Any] | None) -> None:
+    """Run the estimator's own parameter validation, its RULES, then its nested estimators'.
+
+    scikit-learn validates parameters only inside `fit`; its public API offers no other entry,
+    so this calls the (private) `_validate_params` that `fit` calls, before any fitting.
+    """
+    from sklearn.base import BaseEstimator
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    if not isinstance(estimator, BaseEstimator):
+        return
+    params = estimator.get_params(deep=False)
+    cls = type(estimator)
+    rules = RULES.get(f"{cls.__module__}.{cls.__name__}") or RULES.get(
+        f"{cls.__module__.split('.')[0]}.{cls.__name__}", {})  # xgboost.sklearn -> xgboost
+    for param, rule in rules.items():
+        if param in params:
+            rule.check(_config_key(key, node, param), params[param])
+    if hasattr(type(estimator), "_parameter_constraints"):
+        try:
+            estimator._validate_params()
+        except InvalidParameterError as error:
+            match = _SKLEARN_MESSAGE.search(str(error))
+            if match is None:
+                raise ConfigError(f"{key}: {error}") from None
+            param = match["param"]
+            where = _config_key(key, node, param)
+            raise ConfigError(f"{where}={_show(params.get(param))}: must be "
+                              f"{' '.join(match['allowed'].split())} ({match['cls']})") from None
+    for param, value in params.items():
+        if isinstance(value, BaseEstimator):
+            child = node.get(param) if isinstance(node, Mapping) else None
+            check_estimator(value, f"{key}.{param}" if isinstance(child, Mapping) else key,
+                            child if isinstance(child, Mapping) else node)
+
+
+def _config_key(key: str, node: Mapping[str, Any] | None, param: str) -> str:
+    """The config key that set `param`: key.param, or a nested node's key that holds it."""
+    if not isinstance(node, Mapping) or param in node:
+        return f"{key}.{param}"
+    for name, child in node.items():
+        if isinstance(child, Mapping) and param in child:
+            return f"{key}.{name}.{param}"
+    return f"{key}.{param}"
+
+
+def _check_objective(optimized_metric: Any) -> None:
+    from bench.sweeps import objective_names
+
+    objective_names(optimized_metric)
+
+
+def _check_tracking_uri(uri: str) -> None:
+    """A sqlite store's folder must be creatable: no file where a folder must be."""
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri.removeprefix("sqlite:///")).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"tracking.uri={uri}: {path} is a directory; name the database "
+                          "file, e.g. sqlite:///mlruns/mlflow.db")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"tracking.uri={uri}: {parent} is a file, not a directory; "
+                                  "choose a path whose folders are folders")
+            return
+
+
+def _check_directory(key: str, value: Any) -> None:
+    if isinstance(value, str) and value:
+        path = Path(value).expanduser()
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"{key}={value}: is a file, not a directory")
+
+
+# ----------------------------------------------------------------------- the Hydra process
+def check_launch(cfg: DictConfig, multirun: bool) -> None:
+    """What Hydra itself builds from the config: callbacks, and for a sweep its sampler."""
+    hydra = cfg.get("hydra") or {}
+    for name, node in (hydra.get("callbacks") or {}).items():
+        target = node.get("_target_") if isinstance(node, DictConfig) else None
+        if target not in HYDRA_CALLBACKS:
+            raise ConfigError(f"hydra.callbacks.{name}._target_={target}: not an allowed "
+                              f"Hydra callback (allowed: {', '.join(HYDRA_CALLBACKS)})")
+    for section in ("job_logging", "hydra_logging"):
+        _check_logging(f"hydra.{section}", hydra.get(section))
+    sampler = (hydra.get("sweeper") or {}).get("sampler") if multirun else None
+    if isinstance(sampler, DictConfig) and sampler.get("_target_") is not None:
+        _check_sampler(str(sampler.get("_target_")))
+
+
+# Classes a logging config may name (`class:` / `()`): the standard library's and colorlog's.
+_LOGGING_CLASSES = ("logging.", "colorlog.")
+
+
+def _check_logging(key: str, node: Any) -> None:
+    """Python's logging config builds `class:` / `()` names: only logging's own classes."""
+    if not isinstance(node, DictConfig):
+        return
+    plain = OmegaConf.to_container(node, resolve=False)
+    stack: list[tuple[str, Any]] = [(key, plain)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            for name, child in value.items():
+                if name in ("class", "()") and not (
+                        isinstance(child, str) and child.startswith(_LOGGING_CLASSES)):
+                    raise ConfigError(f"{where}.{name}={child}: logging configs may name only "
+                                      "classes of logging and colorlog")
+                stack.append((f"{where}.{name}", child))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", child) for i, child in enumerate(value))
+
+
+def _check_sampler(target: str) -> None:
+    parts = target.split(".")
+    if parts[:2] != ["optuna", "samplers"] or len(parts) != 3 or parts[2].startswith("_"):
+        raise ConfigError(f"hydra.sweeper.sampler._target_={target}: must be a public class "
+                          "of optuna.samplers (e.g. optuna.samplers.TPESampler)")
+    import optuna.samplers
+
+    obj = inspect.getattr_static(optuna.samplers, parts[2], None)
+    if not (inspect.isclass(obj) and issubclass(obj, optuna.samplers.BaseSampler)):
+        raise ConfigError(f"hydra.sweeper.sampler._target_={target}: not an Optuna sampler "
+                          "class (e.g. optuna.samplers.TPESampler)")
+
+
+def _search_space_sample(cfg: DictConfig) -> list[str]:
+    """`++key=value` overrides giving each key of hydra.sweeper.params one value of its space
+    (a choice's first option, an interval's start), so that the base config is complete."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import IntervalSweep
+
+    params = (cfg.hydra.get("sweeper") or {}).get("params") or {}
+    lines = [f"{key}={value}" for key, value in params.items()]
+    samples = []
+    for override in OverridesParser.create().parse_overrides(lines):
+        key = override.get_key_element().lstrip("+~")
+        if override.is_discrete_sweep():
+            samples.append(f"++{key}={next(iter(override.sweep_string_iterator()))}")
+        elif isinstance(override.value(), IntervalSweep):
+            samples.append(f"++{key}={override.value().start}")
+    return samples
+
+
+# Flags after which Hydra prints or does something other than a run: left to Hydra.
+_NOT_A_RUN = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i",
+              "--shell-completion", "-sc", "--resolve", "--package", "-p", "--config-path",
+              "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--experimental-rerun"}
+
+
+def preflight(argv: Sequence[str], config_dir: str) -> None:
+    """Compose the command line's config and validate it before Hydra starts anything.
+
+    For `-m`, each value of each discrete sweep (`model=a,b`, `seed=range(3)`) is checked in
+    a config of its own (one value changed at a time); Optuna search spaces (`interval(...)`)
+    are checked per trial, in the job, before its run is created.
+    """
+    if any(arg.split("=")[0] in _NOT_A_RUN for arg in argv):
+        return
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import open_dict
+
+    multirun = any(arg in ("-m", "--multirun") for arg in argv)
+    overrides = OverridesParser.create().parse_overrides(
+        [arg for arg in argv if not arg.startswith("-")])
+    fixed = [o.input_line for o in overrides if not o.is_sweep_override()]
+    sweeps = [(o.get_key_element(), list(o.sweep_string_iterator())) for o in overrides
+              if o.is_sweep_override() and o.is_discrete_sweep()]
+    base = [f"{key}={values[0]}" for key, values in sweeps]
+    variants = [base] + [[*base[:i], f"{key}={value}", *base[i + 1:]]
+                         for i, (key, values) in enumerate(sweeps) for value in values[1:]]
+    for variant in variants:
+        with initialize_config_dir(config_dir=config_dir):
+            cfg = compose("config", overrides=[*fixed, *variant], return_hydra_config=True)
+        searched = _search_space_sample(cfg) if multirun else []
+        if searched:  # keys an Optuna search sets per trial get a value from their space
+            with initialize_config_dir(config_dir=config_dir):
+                cfg = compose("config", overrides=[*fixed, *variant, *searched],
+                              return_hydra_config=True)
+        check_launch(cfg, multirun)
+        with open_dict(cfg):
+            del cfg["hydra"]
+        validate_config(cfg)

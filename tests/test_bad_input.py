@@ -1,0 +1,261 @@
+"""A corpus of bad input, run as a user runs bench: each case one subprocess in a fresh folder.
+
+Each asserts the exit code, one `error: ...` line naming the key/value or the file/line/column,
+no traceback, and no MLflow run (every mistake here is knowable before a run is created).
+Security cases also assert that the payload (creating a marker file) never ran.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.data.snmp_mib import COUNTERS
+
+MARKER = "PWNED"
+
+
+def _run(tmp_path: Path, module: str, *args: str, timeout: int = 120
+         ) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _assert_refused(result: subprocess.CompletedProcess, tmp_path: Path, expected: list[str],
+                    code: int = 2) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode == code, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr[-3000:]
+    for text in expected:
+        assert text in errors[0], (text, errors[0])
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists()  # no run was created
+    assert not (tmp_path / MARKER).exists()  # no payload ran
+
+
+# ------------------------------------------------------------------------------ config keys
+CONFIG_CASES = [
+    (["seed=abc"], ["seed='abc'", "integer"]),
+    (["seed=-1"], ["seed=-1", "integer"]),
+    (["seed=1.5"], ["seed=1.5"]),
+    (["model=logreg", "model.C=abc"], ["model.C='abc'", "LogisticRegression"]),
+    (["model=logreg", "model.C=-1"], ["model.C=-1", "(0.0, inf"]),
+    (["model=logreg", "model.max_iter=-1"], ["model.max_iter=-1"]),
+    (["model.n_estimators=-5"], ["model.n_estimators=-5", "[1, inf]"]),
+    (["model.max_depth=-1"], ["model.max_depth=-1"]),
+    (["model.learning_rate=0"], ["model.learning_rate=0"]),
+    (["model.subsample=1.5"], ["model.subsample=1.5"]),
+    (["model.colsample_bytree=0"], ["model.colsample_bytree=0"]),
+    (["model.n_estimators=abc"], ["model.n_estimators='abc'"]),
+    (["model=random_forest", "model.n_estimators=0"], ["model.n_estimators=0"]),
+    (["model=random_forest", "model.min_samples_leaf=0"], ["model.min_samples_leaf=0"]),
+    (["model=knn", "model.n_neighbors=0"], ["model.n_neighbors=0"]),
+    (["model=knn", "model.weights=heavy"], ["model.weights='heavy'"]),
+    (["model=decision_tree", "model.criterion=best"], ["model.criterion='best'"]),
+    (["model=isolation_forest", "model.estimator.n_estimators=0"],
+     ["model.estimator.n_estimators=0", "IsolationForest"]),
+    (["model=ocsvm", "model.estimator.nu=2"], ["model.estimator.nu=2"]),
+    (["model=gaussian", "model.fit_on=some"], ["model.fit_on='some'", "normal"]),
+    (["model=gaussian", "model.estimator.covariance_type=tied"],
+     ["model.estimator.covariance_type='tied'"]),
+    (["model=lof", "model.max_rows=1"], ["model.max_rows=1"]),
+    (["model=dfnn", "model.epochs=0"], ["model.epochs=0"]),
+    (["model=dfnn", "model.batch_size=0"], ["model.batch_size=0"]),
+    (["model=dfnn", "model.dropout=1.0"], ["model.dropout=1.0"]),
+    (["model=dfnn", "model.hidden_units=[0,4]"], ["model.hidden_units=[0, 4]"]),
+    (["model=dbscan", "model.estimator.eps=0"], ["model.estimator.eps=0"]),
+    (["selector=pca", "selector.n_components=0"], ["selector.n_components=0"]),
+    (["selector=rf_importance", "selector.k=0"], ["selector.k=0"]),
+    (["selector=rf_importance", "selector.n_estimators=-3"], ["selector.n_estimators=-3"]),
+    (["selector=autoencoder", "selector.encoder_units=[]"], ["selector.encoder_units=[]"]),
+    (["preprocess.log1p=maybe"], ["preprocess.log1p='maybe'"]),
+    (["preprocess.min_frequency=0"], ["preprocess.min_frequency=0"]),
+    (["threshold=fpr_budget", "threshold.budget=-1"], ["threshold.budget=-1", "(0, 1)"]),
+    (["threshold=fpr_budget", "threshold.budget=2"], ["threshold.budget=2"]),
+    (["threshold=fpr_budget", "threshold.budget=abc"], ["threshold.budget='abc'"]),
+    (["threshold=quantile", "threshold.share=0"], ["threshold.share=0"]),
+    (["threshold=fixed"], ["threshold.value=None", "exactly one"]),
+    (["threshold=fixed", "threshold.epsilon=-1"], ["threshold.epsilon=-1"]),
+    (["threshold=fixed", "threshold.value=1", "threshold.epsilon=0.1"], ["exactly one"]),
+    (["split.val_size=0"], ["split.val_size=0"]),
+    (["split.test_size=1.5"], ["split.test_size=1.5"]),
+    (["split=blocked", "split.per_class=maybe"], ["split.per_class='maybe'"]),
+    (["dataset.n_rows=abc"], ["dataset.n_rows='abc'"]),
+    (["dataset.attack_share=0"], ["dataset.attack_share=0"]),
+    (["dataset=snmp_mib", "dataset.verify=sometimes"], ["dataset.verify='sometimes'"]),
+    (["evaluation.latency_batch_rows=0"], ["evaluation.latency_batch_rows=0"]),
+    (["audit.drop_test_duplicates=maybe"], ["audit.drop_test_duplicates='maybe'"]),
+    (["optimized_metric=test_f1"], ["test_f1", "TEST metric"]),
+    (["optimized_metric=accuracy"], ["accuracy", "VAL metric"]),
+    (["model=xgbost"], ["model/xgbost", "xgboost"]),
+    (["model.n_estimatrs=5"], ["unknown key 'model.n_estimatrs'", "n_estimators"]),
+    (["seed=[1,2"], ["seed=[1,2"]),
+    (["seed=${nowhere}"], ["seed", "nowhere"]),
+    (["tracking.uri=sqlite:///README/mlflow.db"], ["tracking.uri=", "is a file"]),
+    (["-m", "model=logreg", "model.C=1,abc"], ["model.C='abc'"]),
+    (["-m", "seed=0,abc"], ["seed='abc'"]),
+    (["-m", "hparams_search=dfnn_optuna", "model.epochs=0"], ["model.epochs=0"]),
+    (["-m", "hparams_search=epsilon_optuna", "model.estimator.reg_covar=-1"],
+     ["model.estimator.reg_covar=-1"]),
+    (["-m", "hparams_search=xgboost_optuna", "optimized_metric=test_roc_auc"],
+     ["test_roc_auc", "TEST metric"]),
+]
+FAST = {0, 3, 6, 33}
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    pytest.param(*case, marks=() if i in FAST else pytest.mark.slow, id=" ".join(case[0]))
+    for i, case in enumerate(CONFIG_CASES)])
+def test_config_mistake_is_one_line_before_any_run(tmp_path, args, expected):
+    (tmp_path / "README").write_text("a file where a folder is expected")
+    result = _run(tmp_path, "bench", *args)
+    _assert_refused(result, tmp_path, expected)
+    assert not list(tmp_path.glob("multirun/*/*/optuna"))  # no sweep started
+
+
+# --------------------------------------------------------------------------------- security
+def _payloads() -> list[list[str]]:
+    touch = f"[touch,{MARKER}]"
+    script = f"\"open('{MARKER}','w')\""
+    return [
+        ["model._target_=os.system", f"+model.command='touch {MARKER}'"],
+        ["model._target_=subprocess.call", f"+model.args={touch}"],
+        ["model._target_=builtins.eval", f"+model.source={script}"],
+        ["model._target_=sklearn.utils._testing.assert_run_python_script_without_output",
+         f"+model.source_code={script}"],
+        ["model._target_=sklearn.utils.estimator_checks.check_estimator"],
+        ["model._target_=sklearn.datasets.fetch_openml", "+model.name=iris"],
+        ["model._target_=bench.data.files.os.system", f"+model.command='touch {MARKER}'"],
+        ["model._target_=xgboost.core.os.system", f"+model.command='touch {MARKER}'"],
+        ["model._target_=sklearn.base.os.system", f"+model.command='touch {MARKER}'"],
+        ["model=isolation_forest", "model.estimator._target_=subprocess.call",
+         f"+model.estimator.args={touch}"],
+        ["+model.class_weight._target_=os.system"],
+        ["+model.callbacks=[{_target_: os.system, command: 'touch PWNED'}]"],
+        ["model._target_=os.system", "+model._partial_=true"],
+        ["+model._args_=[1]"],
+        ["+model._recursive_=false"],
+        ["threshold._target_=subprocess.call", f"+threshold.args={touch}"],
+        ["dataset._target_=os.system"],
+        ["+hydra.callbacks.evil._target_=os.system"],
+        ["-m", "hparams_search=xgboost_optuna", "hydra.sweeper.sampler._target_=os.system"],
+        ["hydra.job_logging.handlers.console.class=os.system"],
+    ]
+
+
+@pytest.mark.parametrize("args", [
+    pytest.param(a, marks=() if i < 2 else pytest.mark.slow, id=" ".join(a))
+    for i, a in enumerate(_payloads())])
+def test_no_config_override_runs_code(tmp_path, args):
+    result = _run(tmp_path, "bench", *args)
+    key = next(a for a in args if "_target_" in a or "class=" in a or "_args_" in a
+               or "_recursive_" in a or "callbacks=" in a).lstrip("+").split("=")[0]
+    key = key.rsplit("._", 1)[0] if "._" in key else key
+    _assert_refused(result, tmp_path, [key.split("[")[0]])
+
+
+# ------------------------------------------------------------------------------- data files
+def _snmp(rows: int = 60, attack_every: int = 3) -> list[str]:
+    lines = [",".join(COUNTERS) + ",class"]
+    for i in range(rows):
+        label = "tcp-syn" if attack_every and i % attack_every == 0 else "normal"
+        lines.append(",".join(str(i + j) for j in range(len(COUNTERS))) + f",{label}")
+    return lines
+
+
+def _write(folder: Path, lines: list[str] | bytes) -> Path:
+    folder.mkdir(exist_ok=True)
+    path = folder / "SNMP-MIB.csv"
+    if isinstance(lines, bytes):
+        path.write_bytes(lines)
+    else:
+        path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _with_cell(line: int, column: int, value: str) -> list[str]:
+    lines = _snmp()
+    cells = lines[line - 1].split(",")
+    cells[column] = value
+    lines[line - 1] = ",".join(cells)
+    return lines
+
+
+def _data_cases() -> list[tuple[str, object, list[str]]]:
+    utf8 = "\n".join(_snmp()).encode()
+    bad_byte = utf8.replace(b"\n10,", b"\n1\xff,", 1)  # line 12 (data row 11), column 2
+    quote = _snmp()
+    quote[6] = '"' + quote[6]  # an unterminated quote on line 7
+    huge = _with_cell(5, 3, "9" * 200_000)
+    return [
+        ("non-numeric", _with_cell(4, 2, "1.2.3"), ["SNMP-MIB.csv: line 4", COUNTERS[2],
+                                                    "1.2.3"]),
+        ("empty cell", _with_cell(9, 0, ""), ["line 9", COUNTERS[0], "missing"]),
+        ("inf", _with_cell(3, 1, "inf"), ["line 3", COUNTERS[1], "infinite"]),
+        ("nan", _with_cell(3, 1, "nan"), ["line 3", "NaN"]),
+        ("too large", _with_cell(6, 4, "1e999"), ["line 6", COUNTERS[4], "infinite"]),
+        ("unknown label", _with_cell(8, len(COUNTERS), "ddos"), ["line 8", "class", "ddos"]),
+        ("extra field", [*_snmp()[:5], _snmp()[5] + ",7", *_snmp()[6:]], ["line 6", "fields"]),
+        ("unterminated quote", quote, ["line 7", "quote"]),
+        ("field limit", huge, ["line 5", COUNTERS[3], "200,000 characters"]),
+        ("not utf-8", bad_byte, ["line 12", "column 2", "0xff", "UTF-8"]),
+        ("header only", _snmp()[:1], ["empty file"]),
+        ("duplicate column", [_snmp()[0].replace("tcpInSegs", "tcpOutSegs"), *_snmp()[1:]],
+         ["line 1", "tcpOutSegs"]),
+        ("ten rows", _snmp(rows=10, attack_every=5), ["VAL has no attack rows", "2 normal",
+                                                      "split.val_size"]),
+        ("too few attacks", _snmp(rows=60, attack_every=60), ["cannot be split", "1 attack"]),
+        ("one class", _snmp(rows=60, attack_every=0), ["TRAIN has no attack rows",
+                                                       "model.fit_on"]),
+    ]
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    pytest.param(c, e, marks=() if i < 1 else pytest.mark.slow, id=name)
+    for i, (name, c, e) in enumerate(_data_cases())])
+def test_bad_data_file_names_file_line_column_value(tmp_path, content, expected):
+    path = _write(tmp_path / "data", content)
+    result = _run(tmp_path, "bench", "dataset=snmp_mib", "split=stratified",
+                  f"paths.data_dir={path.parent}", f"paths.cache_dir={tmp_path / 'cache'}")
+    _assert_refused(result, tmp_path, expected)
+    error = next(line for line in result.stderr.splitlines() if line.startswith("error: "))
+    if "SNMP-MIB.csv" in error:  # refused while parsing: nothing cached
+        assert not list((tmp_path / "cache").glob("**/*.parquet"))
+
+
+def test_a_directory_where_the_data_file_should_be_is_named_so(tmp_path):
+    (tmp_path / "data" / "SNMP-MIB.csv").mkdir(parents=True)
+    result = _run(tmp_path, "bench", "dataset=snmp_mib", f"paths.data_dir={tmp_path / 'data'}")
+    _assert_refused(result, tmp_path, ["SNMP-MIB.csv", "is a directory"])
+
+
+@pytest.mark.slow
+def test_trailing_blank_lines_are_tolerated(tmp_path):
+    path = _write(tmp_path / "data", [*_snmp(rows=200), "", ""])
+    result = _run(tmp_path, "bench", "dataset=snmp_mib", "model=logreg",
+                  f"paths.data_dir={path.parent}", f"paths.cache_dir={tmp_path / 'cache'}",
+                  timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+# -------------------------------------------------------------------------- other commands
+def test_report_bad_option_is_one_line(tmp_path):
+    result = _run(tmp_path, "bench.report", "--alpha", "2", "--no-log")
+    _assert_refused(result, tmp_path, ["--alpha"])
+
+
+@pytest.mark.slow
+def test_analyze_bad_key_is_one_line(tmp_path):
+    result = _run(tmp_path, "bench.analyze", "dataset=nosuch")
+    _assert_refused(result, tmp_path, ["dataset/nosuch"])
+
+
+def test_a_genuine_bug_keeps_its_traceback():
+    from bench.errors import user_error_message
+
+    assert user_error_message(KeyError("x")) is None
+    assert user_error_message(ValueError("y")) is None
