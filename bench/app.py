@@ -78,6 +78,9 @@ def hydra_main(cfg: DictConfig) -> float | list[float]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["score"]:  # `bench score ...`: a command of its own, not a Hydra run
+        from bench.score import main as score_main
+        sys.exit(score_main(sys.argv[2:]))
     from bench.config_check import unknown_key_errors
 
     errors = unknown_key_errors(sys.argv[1:], CONFIG_DIR)
