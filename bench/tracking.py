@@ -301,6 +301,7 @@ def log_model(pipeline: Any, input_example: Any, threshold: float,
     "skops" (default, no pickle) or "cloudpickle" (custom estimators; loading needs unsafe).
     """
     import tempfile
+    import warnings
 
     import mlflow
     from mlflow.models import infer_signature
@@ -312,9 +313,14 @@ def log_model(pipeline: Any, input_example: Any, threshold: float,
     meta = {"run_id": run_id, **metadata, "score_orientation": "higher = more likely attack",
             "format": model_format, "bench_version": __version__, "bench_commit": git_commit()}
     decision = Decision(pipeline, float(threshold), meta)
-    signature = infer_signature(input_example, decision.predict(input_example)
-                                .reset_index(drop=True))
-    with tempfile.TemporaryDirectory() as tmp:
+    with warnings.catch_warnings():  # integer columns: the data has no missing values
+        warnings.filterwarnings("ignore", message=".*[Ii]nteger column", category=UserWarning)
+        signature = infer_signature(input_example, decision.predict(input_example)
+                                    .reset_index(drop=True))
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        # no input example: logging one would make MLflow load and run the model again
+        warnings.filterwarnings("ignore", message=".*input example was not provided")
+        warnings.filterwarnings("ignore", message=".*[Ii]nteger column", category=UserWarning)
         folder = save_decision(decision, Path(tmp) / "decision", model_format)
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME, loader_module="bench.models.decision", data_path=str(folder),
@@ -343,6 +349,8 @@ def log_dataset_inputs(splits: Mapping[str, Any], name: str,
     source file)}. The digest joins the file's sha256, the split and the frame's row index
     (the rows drawn), so runs on the same rows share it; the profile holds the row count.
     """
+    import warnings
+
     from mlflow.entities import Dataset, DatasetInput, InputTag
     from mlflow.models import infer_signature
 
@@ -352,7 +360,9 @@ def log_dataset_inputs(splits: Mapping[str, Any], name: str,
         path, sha = sources.get(split, ("", ""))
         digest = hashlib.sha256(f"{sha}:{split}:".encode()
                                 + frame.index.to_numpy().tobytes()).hexdigest()[:12]
-        schema = infer_signature(frame.head(100)).inputs
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Ii]nteger column")
+            schema = infer_signature(frame.head(100)).inputs
         dataset = Dataset(
             name=f"{name}-{split}", digest=digest, source_type="local",
             source=json.dumps({"uri": path}),
