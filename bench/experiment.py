@@ -116,7 +116,8 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str],
             anomaly_score=scores_test, flag=(scores_test >= choice.threshold).astype("int64")),
             "reports/test_scores.parquet")
         tracking.log_model(pipeline, X["val"].head(5), choice.threshold,
-                           {"threshold_strategy": choice.strategy, "dataset": dataset.name},
+                           {"threshold_strategy": choice.strategy, "dataset": dataset.name,
+                            "batch_rows": cfg.evaluation.latency_batch_rows},
                            cfg.tracking.get("model_format", "skops"))
         return ExperimentResult(metrics, run.info.run_id, experiment, choice.threshold)
 

@@ -6,7 +6,8 @@
                 [tracking.uri=sqlite:///mlruns/mlflow.db] [experiment=bench-score]
                 [dataset.<key>=<value> ...]
 
-`input=` reads CSV (with a header) or Parquet in chunks of `chunk_rows`, so files larger than
+`input=` reads CSV (with a header) or Parquet in chunks of `chunk_rows` (rounded up to a
+multiple of the run's scoring batch, so the scores equal the run's), so files larger than
 memory stream through; a folder is every .csv, .csv.gz and .parquet in it, in name order.
 `dataset=` reads a dataset through its bench loader (e.g. `dataset=nslkdd` scores the
 headerless KDDTest+.txt, its TEST partition; `part=unlabelled` for Kaggle's Test_data.csv).
@@ -364,6 +365,9 @@ def run(args: Args, echo: Any = print) -> Summary:
     inputs = info["inputs"]
     if not inputs:
         raise BenchError(f"{info['model_uri']} has no input signature: cannot check the input")
+    # chunks start on the run's batch boundaries, so scores equal the run's TEST scores
+    step = decision.batch_rows
+    args.chunk_rows = -(-args.chunk_rows // step) * step
     several = args.input is not None and args.input.is_dir()
     source = args.input if args.input is not None else f"dataset={args.dataset}"
     echo(f"[score] model {info['model_uri']} (run {info['run_id']}, "

@@ -465,9 +465,12 @@ def register_best(uri: str, dataset: str, metric: str = "val_f1", alias: str = "
         client.get_registered_model(name)
     except Exception:
         client.create_registered_model(name)
+    outputs = best.outputs.model_outputs if best.outputs else []
+    model_id = outputs[0].model_id if outputs else None  # MLflow 3: the run's logged model
+    source = f"models:/{model_id}" if model_id else f"runs:/{best.info.run_id}/{MODEL_NAME}"
     version = client.create_model_version(
-        name, f"runs:/{best.info.run_id}/{MODEL_NAME}", run_id=best.info.run_id,
-        description=description, tags={"selected_by": metric})
+        name, source, run_id=best.info.run_id, description=description,
+        tags={"selected_by": metric}, model_id=model_id)
     client.set_registered_model_alias(name, alias, version.version)
     return {"name": name, "version": version.version, "run_id": best.info.run_id,
             metric: best.data.metrics[metric], "alias": alias}

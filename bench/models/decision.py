@@ -86,9 +86,22 @@ class Decision:
     threshold: float
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def batch_rows(self) -> int:
+        """Rows per scoring batch: the batches the run scored TEST in (metadata
+        `batch_rows`). BLAS-backed models (logreg, MLP) can differ in the last bit with the
+        batch layout, so scoring in the run's batches reproduces its TEST scores exactly."""
+        return int(self.metadata.get("batch_rows") or 1000)
+
     def score(self, X: pd.DataFrame) -> np.ndarray:
-        """(n_rows,) float64 anomaly scores, higher = more likely attack."""
-        return anomaly_score(self.pipeline, X).astype(np.float64, copy=False)
+        """(n_rows,) float64 anomaly scores, higher = more likely attack; X is scored in
+        batches of `batch_rows` from its first row."""
+        step = self.batch_rows
+        parts = [anomaly_score(self.pipeline, X.iloc[i : i + step])
+                 for i in range(0, len(X), step)]
+        if not parts:
+            return np.empty(0, dtype=np.float64)
+        return np.concatenate(parts).astype(np.float64, copy=False)
 
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
         """Frame of `anomaly_score` (float64) and `flag` (int64, score >= threshold), X's index."""
