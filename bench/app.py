@@ -78,7 +78,12 @@ def hydra_main(cfg: DictConfig) -> float | list[float]:
 
 def main() -> None:
     """`bench ...`: validate the command line's config, then let Hydra run it; every user
-    mistake ends in one `error: ...` line (bench.errors.run_reporting_user_errors)."""
+    mistake ends in one `error: ...` line (bench.errors.run_reporting_user_errors).
+    `bench score ...` is a command of its own (bench.score), not a Hydra run."""
+    if sys.argv[1:2] == ["score"]:
+        from bench.score import main as score_main
+
+        sys.exit(score_main(sys.argv[2:]))
     run_reporting_user_errors(_main)
 
 

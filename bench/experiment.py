@@ -76,6 +76,8 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str],
              (("train", splits.train), ("val", splits.val), ("test", splits.test))}
         y = {name: frame[schema.label].to_numpy() for name, frame in
              (("train", splits.train), ("val", splits.val), ("test", splits.test))}
+        tracking.log_dataset_inputs(X, dataset.name, tracking.split_sources(
+            dataset.notes, cfg.dataset.get("data_dir"), resolved["dataset"]))
         preprocess = build(cfg.preprocess)(
             categorical=list(schema.categorical), numeric=list(schema.numeric))
         selector = build(cfg.selector)
@@ -111,7 +113,13 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str],
         _log_figures(pipeline, y, scores_val, scores_test, choice.threshold, run_name)
         tracking.log_text(_classification_report(y["test"], scores_test, choice.threshold),
                           "reports/classification_report_test.txt")
-        tracking.log_model(pipeline, X["val"].head(5), scores_val[:5])
+        tracking.log_frame(splits.test[[]].assign(  # the scores the logged model reproduces
+            anomaly_score=scores_test, flag=(scores_test >= choice.threshold).astype("int64")),
+            "reports/test_scores.parquet")
+        tracking.log_model(pipeline, X["val"].head(5), choice.threshold,
+                           {"threshold_strategy": choice.strategy, "dataset": dataset.name,
+                            "batch_rows": cfg.evaluation.latency_batch_rows},
+                           cfg.tracking.get("model_format", "skops"))
         return ExperimentResult(metrics, run.info.run_id, experiment, choice.threshold)
 
 

@@ -201,38 +201,6 @@ def log_dict(data: Mapping[str, Any], path: str) -> None:
     mlflow.log_dict(dict(data), path)
 
 
-def log_model(pipeline: Any, input_example: Any, scores: Any) -> str:
-    """Log the fitted sklearn Pipeline as an MLflow model named `model`; returns its URI.
-
-    cloudpickle rather than skops: the pipeline holds Keras wrappers and xgboost models that
-    skops would need listed as trusted types; loading a cloudpickle model executes code, so
-    load models only from stores you trust. Requirements are pinned explicitly so that MLflow
-    does not re-import and probe the pipeline to infer them.
-    """
-    import logging
-    import warnings
-
-    import mlflow
-    from mlflow.models import infer_signature
-
-    versions = package_versions()
-    requirements = [f"{name}=={version}" for name, version in versions.items()
-                    if version != "absent" and name != "bench"]
-    sklearn_logger = logging.getLogger("mlflow.sklearn")
-    level = sklearn_logger.level
-    sklearn_logger.setLevel(logging.ERROR)  # the pickle caution above, said once here
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*[Ii]nteger column", category=UserWarning)
-            info = mlflow.sklearn.log_model(
-                pipeline, name="model", serialization_format="cloudpickle",
-                signature=infer_signature(input_example, scores), pip_requirements=requirements,
-            )
-    finally:
-        sklearn_logger.setLevel(level)
-    return info.model_uri
-
-
 def log_artifacts(folder: str | Path, artifact_path: str | None = None,
                   run_id: str | None = None, uri: str | None = None) -> None:
     """Every file under `folder` as artifacts of the active run (or of `run_id` in `uri`)."""
@@ -399,3 +367,224 @@ def prepare_store(uri: str) -> None:
             MlflowClient(uri).search_experiments(max_results=1)
         except Exception as error:
             raise TrackingError(mask_secrets(f"cannot use MLflow store {uri}: {error}")) from error
+
+
+# ---- models and datasets
+# The logged model is the run's decision (bench.models.decision): pipeline + VAL threshold,
+# stored without unrestricted pickle and loaded through the loader module
+# `bench.models.decision` (a pyfunc model with no pickle and no code of its own).
+MODEL_NAME = "model"
+# distribution names of the top-level modules a pipeline may use
+_DISTRIBUTIONS = {"sklearn": "scikit-learn", "xgboost": "xgboost", "keras": "keras",
+                  "numpy": "numpy", "scipy": "scipy", "pandas": "pandas", "skops": "skops",
+                  "cloudpickle": "cloudpickle", "mlflow": "mlflow", "tensorflow": "tensorflow"}
+
+
+def model_requirements(pipeline: Any, model_format: str) -> list[str]:
+    """Pinned pip requirements of a decision: mlflow, pandas, numpy, scipy, the loader's
+    format (skops or cloudpickle) and the libraries whose classes the pipeline holds
+    (a logreg pipeline lists no tensorflow, keras, optuna or hydra). bench itself is not
+    listed: it is not on PyPI, and a same-named package there must never be installed in
+    its place; the environment that loads the model needs bench installed (docs/models.md)."""
+    from bench.models.decision import pipeline_modules
+
+    modules = {"mlflow", "pandas", "numpy", "scipy", "sklearn",
+               "skops" if model_format == "skops" else "cloudpickle"} | pipeline_modules(pipeline)
+    if "keras" in modules:
+        modules.add("tensorflow")  # Keras 3's backend here
+    out = []
+    for module in sorted(modules):
+        name = _DISTRIBUTIONS.get(module)
+        if name is None:
+            continue
+        try:
+            out.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def log_model(pipeline: Any, input_example: Any, threshold: float,
+              metadata: Mapping[str, Any], model_format: str = "skops") -> str:
+    """Log the decision (fitted Pipeline at its VAL `threshold`) as the MLflow model `model`
+    of the active run; returns its URI.
+
+    `predict(frame)` returns `anomaly_score` (float64, higher = more likely attack) and `flag`
+    (int64, score >= threshold); the signature names both. `metadata` (strategy, dataset, ...)
+    goes with the run id into decision.json and the MLmodel's metadata. `model_format`:
+    "skops" (default, no pickle) or "cloudpickle" (custom estimators; loading needs unsafe).
+    """
+    import tempfile
+    import warnings
+
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from bench import __version__
+    from bench.models.decision import Decision, save_decision
+
+    run_id = mlflow.active_run().info.run_id
+    meta = {"run_id": run_id, **metadata, "score_orientation": "higher = more likely attack",
+            "format": model_format, "bench_version": __version__, "bench_commit": git_commit()}
+    decision = Decision(pipeline, float(threshold), meta)
+    with warnings.catch_warnings():  # integer columns: the data has no missing values
+        warnings.filterwarnings("ignore", message=".*[Ii]nteger column", category=UserWarning)
+        signature = infer_signature(input_example, decision.predict(input_example)
+                                    .reset_index(drop=True))
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        # no input example: logging one would make MLflow load and run the model again
+        warnings.filterwarnings("ignore", message=".*input example was not provided")
+        warnings.filterwarnings("ignore", message=".*[Ii]nteger column", category=UserWarning)
+        folder = save_decision(decision, Path(tmp) / "decision", model_format)
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_NAME, loader_module="bench.models.decision", data_path=str(folder),
+            signature=signature, pip_requirements=model_requirements(pipeline, model_format),
+            metadata={"threshold": float(threshold), **meta})
+    return info.model_uri
+
+
+def log_frame(frame: Any, path: str) -> None:
+    """A DataFrame as a Parquet artifact at `path` (e.g. reports/test_scores.parquet)."""
+    import tempfile
+
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / Path(path).name
+        frame.to_parquet(local)
+        mlflow.log_artifact(str(local), str(Path(path).parent) if "/" in path else None)
+
+
+def log_dataset_inputs(splits: Mapping[str, Any], name: str,
+                       sources: Mapping[str, tuple[str, str]]) -> None:
+    """Record TRAIN / VAL / TEST as MLflow dataset inputs of the active run (no data uploaded).
+
+    `splits`: {"train"|"val"|"test": feature frame}; `sources`: {split: (path, sha256 of the
+    source file)}. The digest joins the file's sha256, the split and the frame's row index
+    (the rows drawn), so runs on the same rows share it; the profile holds the row count.
+    """
+    import warnings
+
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+    from mlflow.models import infer_signature
+
+    contexts = {"train": "training", "val": "validation", "test": "test"}
+    inputs = []
+    for split, frame in splits.items():
+        path, sha = sources.get(split, ("", ""))
+        digest = hashlib.sha256(f"{sha}:{split}:".encode()
+                                + frame.index.to_numpy().tobytes()).hexdigest()[:12]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Ii]nteger column")
+            schema = infer_signature(frame.head(100)).inputs
+        dataset = Dataset(
+            name=f"{name}-{split}", digest=digest, source_type="local",
+            source=json.dumps({"uri": path}),
+            schema=json.dumps({"mlflow_colspec": schema.to_dict()}),
+            profile=json.dumps({"num_rows": len(frame), "num_elements": frame.size,
+                                "source_sha256": sha}))
+        inputs.append(DatasetInput(dataset, [InputTag("mlflow.data.context", contexts[split]),
+                                             InputTag("rows", str(len(frame)))]))
+    run_id, store = _target_run(None, None)
+    store.log_inputs(run_id, datasets=inputs)
+
+
+def split_sources(notes: Mapping[str, str], data_dir: str | None,
+                  fallback: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """{split: (source path, sha256)} from a dataset's notes (data.file.<role>,
+    data.sha256.<role>, known at load time: nothing is re-hashed). TRAIN and VAL come from the
+    `train` file; TEST from the `test` file, else from `train` (re-split). A dataset without
+    files (synthetic) gets the sha256 of its config `fallback` and source "generated"."""
+    out = {}
+    for split, role in (("train", "train"), ("val", "train"), ("test", "test")):
+        if f"data.sha256.{role}" not in notes:
+            role = "train"
+        sha = notes.get(f"data.sha256.{role}")
+        if sha is None:
+            blob = json.dumps(dict(fallback), sort_keys=True, default=str).encode()
+            out[split] = ("generated", hashlib.sha256(blob).hexdigest())
+            continue
+        name = notes.get(f"data.file.{role}", "")
+        out[split] = (str(Path(data_dir) / name) if data_dir else name, sha)
+    return out
+
+
+def model_uri_of(ref: str) -> str:
+    """`models:/name@alias`, `runs:/id/model` or any MLflow model URI as given; a bare run id
+    becomes runs:/<id>/model."""
+    return ref if ":/" in ref else f"runs:/{ref}/{MODEL_NAME}"
+
+
+def download_model(uri: str, ref: str, dst: str | Path) -> tuple[Path, dict[str, Any]]:
+    """Download the model `ref` (run id or model URI) from the store `uri` into `dst`.
+
+    Returns (the decision folder, {"run_id", "inputs": [(column, mlflow type)]}); reads
+    files only (MLmodel, decision.json), never loads Python objects. TrackingError when the
+    run, model or alias is unknown or is not a bench decision.
+    """
+    import mlflow
+    from mlflow.models import Model
+
+    mlflow.set_tracking_uri(uri)
+    model_uri = model_uri_of(ref)
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(dst),
+                                                         tracking_uri=uri))
+        model = Model.load(str(local))
+    except Exception as error:
+        raise TrackingError(f"cannot get model {model_uri} from {uri}: {error}") from error
+    pyfunc = model.flavors.get("python_function", {})
+    if pyfunc.get("loader_module") != "bench.models.decision":
+        raise TrackingError(f"{model_uri} is not a bench decision model (logged before bench "
+                            "stored thresholds with models?): re-run the experiment")
+    schema = model.get_input_schema()
+    inputs = [(spec.name, spec.type.name) for spec in schema.inputs] if schema else []
+    return local / pyfunc["data"], {"run_id": model.run_id, "inputs": inputs,
+                                     "model_uri": model_uri}
+
+
+def register_best(uri: str, dataset: str, metric: str = "val_f1", alias: str = "champion",
+                  name: str | None = None, experiment: str | None = None) -> dict[str, Any]:
+    """Register the best run of `dataset` by the VAL metric `metric` (never TEST) as a new
+    version of the registered model `name` (default `bench-<dataset>`), with `alias`.
+
+    Only finished runs tagged `dataset=<dataset>` with a logged model count; ties go to the
+    earliest run. Returns {"name", "version", "run_id", metric}. ConfigError for a metric
+    that is not a VAL metric; TrackingError when no run qualifies.
+    """
+    from mlflow import MlflowClient
+
+    from bench.errors import ConfigError
+
+    if not metric.startswith("val_"):
+        raise ConfigError(f"metric={metric}: the best pipeline is chosen on VAL, use a val_* "
+                          "metric (e.g. val_f1, val_pr_auc)")
+    ids = list(experiments(uri).values()) if experiment is None else [
+        get_or_create_experiment(uri, experiment)]
+    runs = search_all_runs(uri, ids, f"tags.dataset = '{dataset}' and "
+                                     "attributes.status = 'FINISHED'") if ids else []
+    runs = [r for r in runs if metric in r.data.metrics]
+    if not runs:
+        raise TrackingError(f"no finished run of dataset={dataset} with metric {metric} "
+                            f"in {uri}")
+    best = max(runs, key=lambda r: (r.data.metrics[metric], -r.info.start_time))
+    name = name or f"bench-{dataset}"
+    client = MlflowClient(uri)
+    tags = best.data.tags
+    description = (f"best of {len(runs)} run(s) of dataset={dataset} by {metric} "
+                   f"({best.data.metrics[metric]:.4f}): selector={tags.get('selector')} "
+                   f"model={tags.get('model')} threshold={tags.get('threshold')} "
+                   f"seed={tags.get('seed')}; test_f1={best.data.metrics.get('test_f1')}")
+    try:
+        client.get_registered_model(name)
+    except Exception:
+        client.create_registered_model(name)
+    outputs = best.outputs.model_outputs if best.outputs else []
+    model_id = outputs[0].model_id if outputs else None  # MLflow 3: the run's logged model
+    source = f"models:/{model_id}" if model_id else f"runs:/{best.info.run_id}/{MODEL_NAME}"
+    version = client.create_model_version(
+        name, source, run_id=best.info.run_id, description=description,
+        tags={"selected_by": metric}, model_id=model_id)
+    client.set_registered_model_alias(name, alias, version.version)
+    return {"name": name, "version": version.version, "run_id": best.info.run_id,
+            metric: best.data.metrics[metric], "alias": alias}

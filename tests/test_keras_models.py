@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
 import bench.experiment as experiment_module
+from bench.models.decision import load_decision
 from bench.models.keras_nets import DFNNClassifier
 from bench.models.scoring import anomaly_score
 
@@ -35,7 +38,8 @@ def test_autoencoder_selector_with_dfnn_runs_logs_and_reloads(compose_cfg, monke
     assert client.get_metric_history(result.run_id, "select_val_loss")
 
     mlflow.set_tracking_uri(cfg.tracking.uri)
-    reloaded = mlflow.sklearn.load_model(f"runs:/{result.run_id}/model")
+    local = mlflow.artifacts.download_artifacts(f"runs:/{result.run_id}/model")
+    reloaded = load_decision(Path(local) / "data" / "decision").pipeline  # .keras parts
     X_val, scores_val = captured["val"]
     np.testing.assert_allclose(anomaly_score(reloaded, X_val), scores_val, rtol=1e-6)
     assert reloaded["select"].transform(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -93,7 +95,10 @@ def test_identifier_and_label_proxy_never_reach_the_model(compose_cfg, tmp_path)
     cfg, choices = compose_cfg("model=logreg")
     result = run_experiment(cfg, choices, echo=lambda *_: None)
     mlflow.set_tracking_uri(cfg.tracking.uri)
-    pipeline = mlflow.sklearn.load_model(f"runs:/{result.run_id}/model")
+    from bench.models.decision import load_decision
+
+    local = mlflow.artifacts.download_artifacts(f"runs:/{result.run_id}/model")
+    pipeline = load_decision(Path(local) / "data" / "decision").pipeline
     seen = set(pipeline["preprocess"].feature_names_in_)
     assert "id" not in seen and "attack_cat" not in seen and "label" not in seen
     assert seen == set(load(n_rows=2000).schema.features)

@@ -4,7 +4,8 @@
 balanced class weights, early stopping on VAL loss). `AutoencoderFeatures` is the dense
 autoencoder selector whose bottleneck activations are the features. Both accept
 `validation_data` in `fit`; the experiment passes VAL there, so early stopping watches VAL and
-never TEST. Fitted estimators pickle (Keras 3 models do), so they log as MLflow sklearn models.
+never TEST. In a logged model (bench.models.decision) each fitted Keras model is stored in
+Keras' own .keras format and put back into its wrapper at load.
 """
 
 from __future__ import annotations

@@ -1,0 +1,326 @@
+"""The decision a run ends with, as files that load without running code.
+
+A *decision* is the fitted sklearn Pipeline plus the threshold chosen on VAL and its metadata
+(strategy, run id, dataset). `Decision.predict(X)` returns a frame with `anomaly_score`
+(float64, higher = more likely attack; `bench.models.scoring.anomaly_score`) and `flag`
+(int64, 1 when `anomaly_score >= threshold`).
+
+On disk (`save_decision`), a folder with no unrestricted pickle:
+
+    decision.json        threshold, strategy, run id, format, the files below
+    pipeline.skops       the Pipeline, every type in TRUSTED_TYPES (skops, no pickle)
+    parts/<n>.keras      each Keras model inside it, in Keras' own format (safe_mode on load)
+    parts/<n>.ubj        each xgboost Booster inside it, in xgboost's own binary format
+
+Keras models and xgboost Boosters are cut out of the pipeline before skops sees it (replaced
+by `ExternalPart` markers) and put back at load. `load_decision` first lists the types the
+.skops file would build (`skops.io.get_untrusted_types`, which only reads the file) and
+refuses any type outside TRUSTED_TYPES with an `UnsafeModelError` naming it: nothing is
+built, nothing is run. Custom estimators that skops cannot store need
+`tracking.model_format=cloudpickle`, which writes `pipeline.pkl`; loading it needs an explicit
+`unsafe=True` (docs/models.md).
+
+MLflow loads the decision through `_load_pyfunc` (a pyfunc loader module), so the logged
+model is data only and this module never imports mlflow.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.errors import BenchError
+from bench.models.scoring import anomaly_score
+
+FORMATS = ("skops", "cloudpickle")
+DECISION_FILE = "decision.json"
+SKOPS_FILE = "pipeline.skops"
+PICKLE_FILE = "pipeline.pkl"
+OUTPUTS = ("anomaly_score", "flag")
+
+# The types, beyond those skops trusts by default (scikit-learn's own estimators, builtins,
+# numpy arrays), that bench's configs put into a fitted pipeline. Written out, not a prefix
+# rule: a type that is not listed is refused, whoever made the file. tests/test_decision.py
+# saves the models and selectors of conf/ and checks that this list covers them.
+TRUSTED_TYPES: frozenset[str] = frozenset({
+    "bench.models.decision.ExternalPart",
+    "bench.features.preprocess.SkewedLog1p",
+    "bench.features.selectors.AtMost",
+    "bench.features.selectors.CappedPCA",
+    "bench.models.detectors.Detector",
+    "bench.models.detectors.GaussianDensity",
+    "bench.models.detectors.MeanSigma",
+    "bench.models.detectors.AutoencoderDetector",
+    "bench.models.detectors.DBSCANDetector",
+    "bench.models.keras_nets.DFNNClassifier",
+    "bench.models.keras_nets.AutoencoderFeatures",
+    "sklearn.tree._tree.Tree",  # the fitted tree of DecisionTree / RandomForest / AdaBoost
+    "xgboost.sklearn.XGBClassifier",  # its Booster is stored apart, in xgboost's own format
+})
+
+
+class UnsafeModelError(BenchError):
+    """A model file holds a type outside the trusted list, or is a pickle loaded without
+    `unsafe`. Nothing in it was built or run."""
+
+
+@dataclass(frozen=True)
+class ExternalPart:
+    """Marker left in the skops tree where a Keras model or xgboost Booster was cut out."""
+
+    kind: str  # "keras" | "xgboost"
+    file: str  # relative to the decision folder
+
+
+@dataclass
+class Decision:
+    """A fitted pipeline at its VAL threshold. `metadata`: strategy, run id, dataset, ..."""
+
+    pipeline: Any
+    threshold: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def batch_rows(self) -> int:
+        """Rows per scoring batch: the batches the run scored TEST in (metadata
+        `batch_rows`). BLAS-backed models (logreg, MLP) can differ in the last bit with the
+        batch layout, so scoring in the run's batches reproduces its TEST scores exactly."""
+        return int(self.metadata.get("batch_rows") or 1000)
+
+    def score(self, X: pd.DataFrame) -> np.ndarray:
+        """(n_rows,) float64 anomaly scores, higher = more likely attack; X is scored in
+        batches of `batch_rows` from its first row."""
+        step = self.batch_rows
+        parts = [anomaly_score(self.pipeline, X.iloc[i : i + step])
+                 for i in range(0, len(X), step)]
+        if not parts:
+            return np.empty(0, dtype=np.float64)
+        return np.concatenate(parts).astype(np.float64, copy=False)
+
+    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Frame of `anomaly_score` (float64) and `flag` (int64, score >= threshold), X's index."""
+        scores = self.score(X)
+        return pd.DataFrame({"anomaly_score": scores,
+                             "flag": (scores >= self.threshold).astype(np.int64)},
+                            index=X.index)
+
+
+# ------------------------------------------------------------------------------ cutting out
+def _is_keras_model(value: Any) -> bool:
+    return any(c.__module__.startswith("keras") and c.__name__ in ("Model", "Functional",
+                                                                   "Sequential")
+               for c in type(value).__mro__)
+
+
+def _is_booster(value: Any) -> bool:
+    return type(value).__module__ == "xgboost.core" and type(value).__name__ == "Booster"
+
+
+def _attributes(root: Any) -> Iterator[tuple[Any, str, Any]]:
+    """(estimator, attribute name, value) for every attribute of every scikit-learn estimator
+    reachable from `root` through estimator attributes, lists, tuples and dicts. Keras models,
+    Boosters and ExternalPart markers are yielded but not entered."""
+    from sklearn.base import BaseEstimator
+
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, list | tuple):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, BaseEstimator):
+            for name, value in list(vars(node).items()):
+                yield node, name, value
+                if not (_is_keras_model(value) or _is_booster(value)
+                        or isinstance(value, ExternalPart)):
+                    stack.append(value)
+
+
+def _holders(root: Any) -> list[tuple[Any, str, Any]]:
+    """(estimator, attribute, value) for every Keras model / xgboost Booster in `root`."""
+    return [(owner, name, value) for owner, name, value in _attributes(root)
+            if _is_keras_model(value) or _is_booster(value)]
+
+
+def pipeline_modules(pipeline: Any) -> set[str]:
+    """Top-level modules of the classes a fitted pipeline holds (sklearn, xgboost, keras,
+    bench, ...): what loading it needs installed."""
+    modules = {type(pipeline).__module__.split(".")[0]}
+    for owner, _, value in _attributes(pipeline):
+        modules.add(type(owner).__module__.split(".")[0])
+        if _is_keras_model(value):
+            modules.add("keras")
+        elif _is_booster(value):
+            modules.add("xgboost")
+    return modules
+
+
+def _write_part(value: Any, folder: Path, index: int) -> ExternalPart:
+    (folder / "parts").mkdir(exist_ok=True)
+    if _is_booster(value):
+        part = ExternalPart("xgboost", f"parts/{index}.ubj")
+        value.save_model(str(folder / part.file))
+    else:
+        part = ExternalPart("keras", f"parts/{index}.keras")
+        value.save(str(folder / part.file))
+    return part
+
+
+def _read_part(part: ExternalPart, folder: Path) -> Any:
+    path = folder / part.file
+    if part.kind == "xgboost":
+        import xgboost
+
+        return xgboost.Booster(model_file=str(path))
+    if part.kind == "keras":
+        from bench.models.keras_nets import _keras
+
+        # safe_mode refuses Lambda layers and other deserialised code
+        return _keras().saving.load_model(str(path), compile=False, safe_mode=True)
+    raise UnsafeModelError(f"{folder / DECISION_FILE}: unknown part kind {part.kind!r}")
+
+
+# ------------------------------------------------------------------------------ save / load
+def save_decision(decision: Decision, folder: str | Path, model_format: str = "skops") -> Path:
+    """Write `decision` into the empty or new `folder` (layout in the module docstring).
+
+    The pipeline is left as it was (cut-out parts are put back even on error). Raises
+    UnsafeModelError when the skops file would hold a type outside TRUSTED_TYPES (a custom
+    estimator: use model_format="cloudpickle").
+    """
+    if model_format not in FORMATS:
+        raise BenchError(f"tracking.model_format must be one of {FORMATS}, got {model_format!r}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if model_format == "cloudpickle":
+        import cloudpickle
+
+        (folder / PICKLE_FILE).write_bytes(cloudpickle.dumps(decision.pipeline))
+        files = [PICKLE_FILE]
+    else:
+        files = _save_skops(decision.pipeline, folder)
+    meta = {"threshold": float(decision.threshold), "format": model_format, "files": files,
+            "outputs": {"anomaly_score": "float64, higher = more likely attack",
+                        "flag": "int64, 1 when anomaly_score >= threshold"},
+            **decision.metadata}
+    (folder / DECISION_FILE).write_text(json.dumps(meta, indent=1, default=str))
+    return folder
+
+
+def _save_skops(pipeline: Any, folder: Path) -> list[str]:
+    import skops.io
+
+    holders = _holders(pipeline)
+    files = []
+    try:
+        for index, (owner, name, value) in enumerate(holders):
+            part = _write_part(value, folder, index)
+            files.append(part.file)
+            vars(owner)[name] = part
+        data = skops.io.dumps(pipeline)
+    finally:
+        for owner, name, value in holders:
+            vars(owner)[name] = value
+    _check_types(skops.io.get_untrusted_types(data=data), folder / SKOPS_FILE, saving=True)
+    (folder / SKOPS_FILE).write_bytes(data)
+    return [SKOPS_FILE, *files]
+
+
+def _check_types(types: list[str], path: Path, saving: bool = False) -> None:
+    refused = sorted(set(types) - TRUSTED_TYPES)
+    if not refused:
+        return
+    if saving:
+        raise UnsafeModelError(
+            f"cannot store the pipeline safely in {path}: type(s) {refused} are not in bench's "
+            "trusted list (bench.models.decision.TRUSTED_TYPES). Add them there if they are "
+            "plain estimators, or set tracking.model_format=cloudpickle (docs/models.md)")
+    raise UnsafeModelError(
+        f"{path}: refused to load: type {refused[0]!r} is not in bench's trusted list"
+        + (f" (also {refused[1:]})" if len(refused) > 1 else "")
+        + "; nothing was loaded or run. Only load model files you trust")
+
+
+def read_metadata(folder: str | Path) -> dict[str, Any]:
+    """The decision.json of `folder` (threshold, strategy, run id, format, files)."""
+    path = Path(folder) / DECISION_FILE
+    try:
+        meta = json.loads(path.read_text())
+        float(meta["threshold"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UnsafeModelError(f"{path}: not a bench decision file ({error})") from error
+    return meta
+
+
+def load_decision(folder: str | Path, unsafe: bool = False) -> Decision:
+    """Load a folder written by `save_decision`.
+
+    skops files are checked against TRUSTED_TYPES before anything is built; a pickle
+    (model_format=cloudpickle) is refused unless `unsafe=True`. Raises UnsafeModelError.
+    """
+    folder = Path(folder)
+    meta = read_metadata(folder)
+    threshold = float(meta.pop("threshold"))
+    if meta.get("format") == "cloudpickle":
+        if not unsafe:
+            raise UnsafeModelError(
+                f"{folder / PICKLE_FILE} is a pickle (tracking.model_format=cloudpickle): "
+                "loading it runs whatever code it holds. Load it only if you trust its "
+                "source, with unsafe=true (bench score) or model_config={'unsafe': True}")
+        import cloudpickle
+
+        return Decision(cloudpickle.loads((folder / PICKLE_FILE).read_bytes()), threshold, meta)
+    return Decision(_load_skops(folder), threshold, meta)
+
+
+def _load_skops(folder: Path) -> Any:
+    import skops.io
+
+    path = folder / SKOPS_FILE
+    try:
+        types = skops.io.get_untrusted_types(file=path)
+    except Exception as error:  # a damaged or foreign file: never fall back to anything
+        raise UnsafeModelError(f"{path}: not a readable skops file ({error})") from error
+    _check_types(types, path)
+    pipeline = skops.io.load(path, trusted=types)
+    for owner, name, part in _markers(pipeline):
+        vars(owner)[name] = _read_part(part, folder)
+    return pipeline
+
+
+def _markers(root: Any) -> list[tuple[Any, str, ExternalPart]]:
+    """(estimator, attribute, marker) for every ExternalPart left in a loaded pipeline."""
+    return [(owner, name, value) for owner, name, value in _attributes(root)
+            if isinstance(value, ExternalPart)]
+# ------------------------------------------------------------------------------ MLflow pyfunc
+class PyfuncDecision:
+    """What `mlflow.pyfunc.load_model` returns inside its wrapper: predict(frame) -> frame of
+    `anomaly_score` (float64) and `flag` (int64), index reset."""
+
+    def __init__(self, decision: Decision) -> None:
+        self.decision = decision
+
+    def predict(self, data: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        return self.decision.predict(pd.DataFrame(data)).reset_index(drop=True)
+
+
+def _load_pyfunc(data_path: str, model_config: dict[str, Any] | None = None) -> PyfuncDecision:
+    """MLflow's loader-module hook (the MLmodel names `loader_module: bench.models.decision`).
+
+    The model folder holds data only (MLmodel, decision.json, .skops, .keras, .ubj): no pickle
+    and no code of its own, so loading runs bench's installed code and nothing from the
+    artifact store. `model_config={"unsafe": True}` allows a cloudpickle pipeline.
+    """
+    unsafe = bool((model_config or {}).get("unsafe", False))
+    return PyfuncDecision(load_decision(data_path, unsafe=unsafe))

@@ -1,0 +1,160 @@
+"""`bench score`: a logged decision on new files, checked, chunked, written atomically."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from mlflow.tracking import MlflowClient
+from omegaconf import open_dict
+
+from bench import app, tracking
+from bench.app import CONFIG_DIR
+from bench.experiment import run_experiment
+from bench.instantiate import build
+from bench.score import main
+
+
+def _run(uri: str, *overrides: str):
+    with initialize_config_dir(config_dir=CONFIG_DIR):
+        cfg = compose("config", overrides=[f"tracking.uri={uri}", *overrides],
+                      return_hydra_config=True)
+    choices = dict(cfg.hydra.runtime.choices)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg, run_experiment(cfg, choices, echo=lambda *a: None)
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    """A logreg run on synthetic rows, its TEST rows as a CSV with an `id` key column, and
+    the logged TEST scores: (uri, run id, csv path, logged scores)."""
+    folder = tmp_path_factory.mktemp("score")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    # TEST scored in batches of 50: the decision keeps them, chunks of 37 become 50
+    cfg, result = _run(uri, "dataset.n_rows=2000", "model=logreg",
+                       "evaluation.latency_batch_rows=50")
+    mlflow.set_tracking_uri(uri)
+    logged = pd.read_parquet(mlflow.artifacts.download_artifacts(
+        f"runs:/{result.run_id}/reports/test_scores.parquet"))
+    dataset = build(cfg.dataset)
+    frame = dataset.train.loc[logged.index, dataset.schema.features]
+    csv = folder / "rows.csv"
+    frame.assign(id=[f"flow-{i}" for i in range(len(frame))]).to_csv(csv, index=False)
+    return uri, result.run_id, csv, logged
+
+
+def _score(uri, *args):
+    return main([f"tracking.uri={uri}", *args])
+
+
+def test_scores_a_csv_like_the_run_and_keeps_key_columns(scored, tmp_path, capsys):
+    uri, run_id, csv, logged = scored
+    out = tmp_path / "out.csv"
+    assert _score(uri, f"run={run_id}", f"input={csv}", f"output={out}") == 0
+    result = pd.read_csv(out)
+    assert list(result.columns) == ["row", "id", "anomaly_score", "flag"]
+    assert result["id"].iloc[3] == "flow-3" and list(result["row"]) == list(range(len(logged)))
+    np.testing.assert_array_equal(result["anomaly_score"], logged["anomaly_score"])
+    np.testing.assert_array_equal(result["flag"], logged["flag"])
+    printed = capsys.readouterr().out
+    assert "rows/s" in printed and f"flagged {int(logged['flag'].sum()):,}" in printed
+
+
+def test_chunks_parquet_and_folders_give_the_same_scores(scored, tmp_path):
+    uri, run_id, csv, logged = scored
+    pd.read_csv(csv).to_parquet(tmp_path / "b.parquet")
+    (tmp_path / "a.csv").write_text(csv.read_text())
+    out = tmp_path / "out" / "scores.parquet"
+    assert _score(uri, f"run=runs:/{run_id}/model", f"input={tmp_path}", f"output={out}",
+                  "chunk_rows=37") == 0
+    result = pd.read_parquet(out)
+    assert list(result["source"].unique()) == [str(tmp_path / n)
+                                               for n in ("a.csv", "b.parquet")]
+    for _, part in result.groupby("source"):
+        np.testing.assert_array_equal(part["anomaly_score"], logged["anomaly_score"])
+        assert list(part["row"]) == list(range(len(logged)))
+
+
+def test_bad_value_names_file_line_column_and_writes_nothing(scored, tmp_path, capsys):
+    uri, run_id, csv, _ = scored
+    lines = csv.read_text().splitlines()
+    header = lines[0].split(",")
+    column = header.index("dur")
+    fields = lines[120].split(",")
+    fields[column] = "fast"
+    lines[120] = ",".join(fields)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.csv"
+    assert _score(uri, f"run={run_id}", f"input={bad}", f"output={out}", "chunk_rows=50") == 2
+    err = capsys.readouterr().err
+    assert f"error: {bad}: line 121, column 'dur': non-numeric value: 'fast'" in err
+    assert list(tmp_path.iterdir()) == [bad]  # no output, no temporary file left
+
+
+def test_missing_column_and_bad_arguments_are_one_line_errors(scored, tmp_path, capsys):
+    uri, run_id, csv, _ = scored
+    pd.read_csv(csv).drop(columns=["sttl"]).to_csv(tmp_path / "x.csv", index=False)
+    assert _score(uri, f"run={run_id}", f"input={tmp_path / 'x.csv'}",
+                  f"output={tmp_path / 'o.csv'}") == 2
+    assert "column 'sttl': missing column(s) ['sttl']" in capsys.readouterr().err
+    assert _score(uri, f"run={run_id}", f"input={csv}", "output=o.csv", "chunks=5") == 2
+    assert "unknown argument 'chunks=5'" in capsys.readouterr().err
+    assert _score(uri, "run=0123456789abcdef", f"input={csv}",
+                  f"output={tmp_path / 'o.csv'}") == 2
+    assert "error: cannot get model runs:/0123456789abcdef/model" in capsys.readouterr().err
+
+
+def test_bench_score_is_dispatched_before_hydra_and_can_log_a_run(scored, tmp_path,
+                                                                  monkeypatch):
+    uri, run_id, csv, logged = scored
+    out = tmp_path / "o.parquet"
+    monkeypatch.setattr(sys, "argv", ["bench", "score", f"tracking.uri={uri}", f"run={run_id}",
+                                      f"input={csv}", f"output={out}", "log=true"])
+    with pytest.raises(SystemExit) as exit_info:
+        app.main()
+    assert exit_info.value.code == 0
+    runs = MlflowClient(uri).search_runs(
+        [tracking.get_or_create_experiment(uri, "bench-score")],
+        filter_string=f"tags.scored_model_run_id = '{run_id}'")
+    assert len(runs) == 1 and runs[0].data.metrics["rows"] == len(logged)
+    assert runs[0].info.status == "FINISHED"
+
+
+def test_scores_a_registered_model_by_alias(scored, tmp_path):
+    uri, run_id, csv, logged = scored
+    chosen = tracking.register_best(uri, "synthetic", "val_f1", alias="champion")
+    assert chosen["run_id"] == run_id
+    out = tmp_path / "o.csv"
+    assert _score(uri, "run=models:/bench-synthetic@champion", f"input={csv}",
+                  f"output={out}") == 0
+    np.testing.assert_array_equal(pd.read_csv(out)["flag"], logged["flag"])
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_kddtest_scored_by_an_nslkdd_xgboost_run_equals_its_test_scores(tmp_path):
+    data_dir = os.environ.get("BENCH_DATA_DIR")
+    if not data_dir:
+        pytest.skip("set BENCH_DATA_DIR=/path/to/datasets to run real-data tests")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    _, result = _run(uri, "dataset=nslkdd", "model=xgboost", "model.n_estimators=60",
+                     f"dataset.cache_dir={tmp_path / 'cache'}")
+    mlflow.set_tracking_uri(uri)
+    logged = pd.read_parquet(mlflow.artifacts.download_artifacts(
+        f"runs:/{result.run_id}/reports/test_scores.parquet"))
+    out = tmp_path / "kddtest.parquet"
+    assert _score(uri, f"run={result.run_id}", "dataset=nslkdd", f"output={out}",
+                  f"dataset.cache_dir={tmp_path / 'cache'}") == 0
+    scored_rows = pd.read_parquet(out)
+    assert len(scored_rows) == len(logged) == 22_544
+    assert {"label", "attack", "difficulty"} <= set(scored_rows.columns)
+    np.testing.assert_array_equal(scored_rows["row"], logged.index.to_numpy())
+    np.testing.assert_array_equal(scored_rows["anomaly_score"], logged["anomaly_score"])
+    np.testing.assert_array_equal(scored_rows["flag"], logged["flag"])
