@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import bench.experiment as experiment_module
-from bench.data.audit import audit, looks_like_row_identifier
+from bench.data.audit import AuditSettings, audit
 from bench.data.dataset import Dataset, Schema
 from bench.data.split import BlockedSplit, Splits, StratifiedSplit
 from bench.data.synthetic import generate, load
@@ -67,8 +67,8 @@ def test_test_rows_scored_once_after_the_threshold(compose_cfg, monkeypatch):
     captured: dict[str, pd.DataFrame] = {}
     real_audit = experiment_module.audit
 
-    def spy_audit(schema, splits, drop):
-        result = real_audit(schema, splits, drop)
+    def spy_audit(schema, splits, settings):
+        result = real_audit(schema, splits, settings)
         captured["test"], captured["val"] = result[1].test, result[1].val
         return result
 
@@ -106,21 +106,15 @@ def test_audit_drops_an_undeclared_row_counter_and_counts_duplicates():
                     numeric=("spkts", "dpkts", "row_number"), family="attack_cat",
                     identifiers=("id",), label_proxies=("attack_cat",))
     splits = StratifiedSplit(seed=0)(Dataset("t", schema, frame))
-    cleaned, deduped, report = audit(schema, splits, drop_test_duplicates=True)
+    cleaned, deduped, report = audit(schema, splits,
+                                     AuditSettings(drop_test_duplicates=True))
     assert "row_number" not in cleaned.features
-    assert report.dropped_suspected_identifiers == ["row_number"]
+    assert report.dropped_order_leaks == ["row_number"]
     assert set(report.dropped_declared) == {"id", "attack_cat"}
     # coarse features (proto, packet counts) repeat a lot: duplicates exist and are dropped
     assert report.duplicates["train_test"] > 0
     assert len(deduped.test) == len(splits.test) - report.dropped_test_duplicates
     assert report.dropped_test_duplicates > 0
-
-
-def test_row_identifier_heuristic():
-    assert looks_like_row_identifier(pd.Series(np.arange(500)))
-    assert not looks_like_row_identifier(pd.Series(np.arange(500)[::-1].copy() % 7))
-    assert not looks_like_row_identifier(pd.Series(np.linspace(0, 1, 500)))  # floats
-    assert not looks_like_row_identifier(pd.Series(np.random.default_rng(0).permutation(500)))
 
 
 def test_stratified_split_sizes_and_disjointness():
