@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -98,7 +99,8 @@ class AuditReport:
     def summary_lines(self) -> list[str]:
         dup = ", ".join(f"{k}={v}" for k, v in self.duplicates.items())
         lines = [
-            f"dropped (declared identifier/label proxy/metadata): {self.dropped_declared or 'none'}",
+            "dropped (declared identifier/label proxy/metadata): "
+            f"{self.dropped_declared or 'none'}",
             f"follows row order: {list(self.order_leaks) or 'none'}"
             + (f" (dropped: {self.dropped_order_leaks})" if self.dropped_order_leaks else ""),
             f"constant columns on TRAIN: {self.constant_columns or 'none'}",
@@ -156,7 +158,7 @@ def order_leaks(frame: pd.DataFrame, features: list[str], cut: float, blocks: in
     if n_blocks >= 2:
         bounds = np.linspace(0, len(frame), n_blocks + 1).astype(int)
         per_block = [order_correlation(frame[features].iloc[start:stop])
-                     for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+                     for start, stop in pairwise(bounds)]
         note(np.median(per_block, axis=0), f"median of {n_blocks} contiguous blocks")
     return found
 
