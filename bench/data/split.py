@@ -162,10 +162,12 @@ class GroupedSplit:
         _check_fraction("val_size", self.val_size)
         schema, frame = dataset.schema, dataset.train
         column = self.group or schema.family
-        if column is None or column not in frame.columns:
+        if column is None:
+            raise ConfigError(f"split.group is null and dataset {dataset.name!r} declares no "
+                              "attack family column: a grouped split needs attack groups")
+        if column not in frame.columns:
             raise ConfigError(f"split.group={column!r}: dataset {dataset.name!r} has no such "
-                              "attack-group column (a grouped split needs the family column or "
-                              "an attack-name column)")
+                              f"column (its family column: {schema.family!r})")
         test = dataset.test
         if test is None:
             _check_fraction("test_size", self.test_size)
