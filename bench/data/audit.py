@@ -99,8 +99,7 @@ class AuditReport:
     def summary_lines(self) -> list[str]:
         dup = ", ".join(f"{k}={v}" for k, v in self.duplicates.items())
         lines = [
-            "dropped (declared identifier/label proxy/metadata): "
-            f"{self.dropped_declared or 'none'}",
+            f"dropped (declared identifier/label proxy): {self.dropped_declared or 'none'}",
             f"follows row order: {list(self.order_leaks) or 'none'}"
             + (f" (dropped: {self.dropped_order_leaks})" if self.dropped_order_leaks else ""),
             f"constant columns on TRAIN: {self.constant_columns or 'none'}",
