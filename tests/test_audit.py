@@ -125,3 +125,29 @@ def test_test_rows_duplicating_train_are_counted_per_test_set_and_masked():
 def test_bad_audit_settings_name_the_key(key, value):
     with pytest.raises(ConfigError, match=rf"audit\.{key}"):
         AuditSettings.from_config({key: value})
+
+
+@pytest.fixture(scope="module")
+def unsw_data(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    """UNSW-NB15's testing partition (82,332 rows in file order), loaded once."""
+    import os
+
+    from bench.data import unsw
+    from bench.data.files import find
+
+    folder = os.environ.get("BENCH_DATA_DIR")
+    if not folder or find(folder, "UNSW_NB15_testing-set.csv") is None:
+        pytest.skip("set BENCH_DATA_DIR to a folder with UNSW_NB15_testing-set.csv")
+    return unsw.load(folder, tmp_path_factory.mktemp("unsw-cache"))
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("form", list(_counters(N)))
+def test_every_counter_form_is_flagged_in_the_real_unsw_file(form, unsw_data):
+    """The same forms planted in the real UNSW file, under the name of one of its features."""
+    frame = unsw_data.train.copy()
+    frame[DISGUISE] = _counters(len(frame))[form]
+    splits = StratifiedSplit(seed=0)(replace(unsw_data, train=frame))
+    schema, _, report = audit(unsw_data.schema, splits)
+    assert list(report.order_leaks) == [DISGUISE], form  # and nothing else of UNSW
+    assert DISGUISE not in schema.features
