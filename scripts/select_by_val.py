@@ -51,11 +51,14 @@ def main() -> None:
     frame = runs_frame(args.uri, args.experiment)
     shown = [m for m in dict.fromkeys((args.metric, *SHOWN)) if m in frame.columns]
     grouped = frame.groupby(["split", "pipeline"])[shown]
-    table = grouped.mean().round(4).astype(str) + " +- " + grouped.std().round(4).astype(str)
+    means, spreads = grouped.mean(), grouped.std().fillna(0.0)
+    table = means.map("{:.4f}".format) + " +- " + spreads.map("{:.4f}".format)
     table.insert(0, "seeds", grouped.size())
+    short = table.index[table["seeds"] < table["seeds"].max()].tolist()
+    if short:
+        print(f"WARNING: fewer seeds than the others (unfinished?): {short}")
     with pd.option_context("display.width", 250, "display.max_columns", 20):
         print(f"mean +- sd over seeds, experiment {args.experiment!r}\n{table}\n")
-        means = grouped.mean()
         for split, part in means.groupby(level="split"):
             best = part[args.metric].idxmax()
             picked = part.loc[best]
