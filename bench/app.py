@@ -18,16 +18,24 @@ from bench.instantiate import HYDRA_CALLBACKS
 
 # The configs ship inside the package (bench/conf), so an installed wheel finds them too.
 CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
-TABLE_METRICS = ("precision", "recall", "f1", "roc_auc", "pr_auc", "fpr")
+TABLE_METRICS = ("precision", "recall", "f1", "roc_auc", "pr_auc", "fpr", "accuracy",
+                 "balanced_accuracy")
+TABLE_HEADERS = ("precision", "recall", "f1", "roc_auc", "pr_auc", "fpr", "accuracy",
+                 "bal_acc")
 
 
 def results_table(metrics: dict[str, float]) -> str:
-    """VAL and TEST rows of the main metrics at the chosen threshold, plus timings."""
-    header = f"{'':6}" + "".join(f"{m:>11}" for m in TABLE_METRICS)
-    lines = [header]
-    for split in ("val", "test"):
-        cells = "".join(f"{metrics.get(f'{split}_{m}', math.nan):>11.4f}" for m in TABLE_METRICS)
-        lines.append(f"{split.upper():6}{cells}")
+    """Rows VAL, TEST, then TEST_DEDUP and the extra TEST sets (TEST21, ...) when present, of
+    the main metrics at the chosen threshold, plus timings."""
+    tests = sorted({key.removesuffix("_f1") for key in metrics
+                    if key.startswith("test") and key.endswith("_f1")},
+                   key=lambda name: (name.removesuffix("_dedup") != "test", name))
+    rows = ["val", *tests]
+    width = max(6, *(len(row) + 1 for row in rows))
+    lines = [f"{'':{width}}" + "".join(f"{m:>11}" for m in TABLE_HEADERS)]
+    for row in rows:
+        cells = "".join(f"{metrics.get(f'{row}_{m}', math.nan):>11.4f}" for m in TABLE_METRICS)
+        lines.append(f"{row.upper():{width}}{cells}")
     lines.append(f"threshold {metrics['threshold']:.6g} (chosen on VAL)   "
                  f"fit {metrics['fit_seconds']:.2f} s   "
                  f"scoring {metrics['score_rows_per_second']:,.0f} rows/s")

@@ -1,7 +1,7 @@
 """One experiment along the one path:
 
 config -> dataset -> split -> audit -> fit (preprocess -> select -> model) on TRAIN
--> score VAL -> threshold on VAL -> score TEST once -> evaluate -> track.
+-> score VAL -> threshold on VAL -> score each TEST set once -> evaluate -> track.
 
 This is the only module that knows the order of the stages.
 """
@@ -9,15 +9,17 @@ This is the only module that knows the order of the stages.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from bench import tracking
-from bench.data.audit import audit
+from bench.data.audit import AuditReport, AuditSettings, audit
 from bench.data.class_check import checked_splits
+from bench.data.dataset import Schema
+from bench.data.split import Splits
 from bench.evaluation import plots
 from bench.evaluation.metrics import binary_metrics, family_recall, score_in_batches
 from bench.fitting import fit_pipeline, selected_feature_names
@@ -44,10 +46,12 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str],
     `choices` are the selected config-group options (Hydra's runtime choices), used for
     names and tags. Nothing is fitted before the tracking store is known to be usable.
     """
+    settings = AuditSettings.from_config(cfg.audit)
     tracking.preflight(cfg.tracking.uri)
     dataset = build(cfg.dataset)
     splits = checked_splits(cfg, dataset)  # refuses partitions that lack a needed class
-    schema, splits, findings = audit(dataset.schema, splits, cfg.audit.drop_test_duplicates)
+    splits = replace(splits, extra_tests=dict(dataset.extra_tests))
+    schema, splits, findings = audit(dataset.schema, splits, settings)
     echo(f"[data] {dataset.name}: {splits.description}; rows {splits.sizes()}")
     for key, note in dataset.notes.items():
         echo(f"[data] {key.removeprefix('data.')}: {note}")
@@ -61,7 +65,9 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str],
             "config_id": tracking.config_id(unresolved, choices), "split_description":
             splits.description, **{f"version.{k}": v
                                    for k, v in tracking.package_versions().items()},
-            **{k: str(v) for k, v in dataset.notes.items()}}
+            **{k: str(v) for k, v in dataset.notes.items()},
+            **{f"audit.{name}_duplicate_share": f"{findings.test_duplicate_share[name]:.4f}"
+               for name in findings.test_duplicate_rows}}
     experiment = cfg.tracking.experiment or names["dataset"]
     run_name = f"{names['dataset']}/{names['selector']}/{names['model']}"
     with tracking.tracked_run(cfg.tracking.uri, experiment, run_name, tags,
@@ -73,10 +79,11 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str],
         tracking.log_metrics(findings.metrics())
 
         X = {name: frame[schema.features] for name, frame in
-             (("train", splits.train), ("val", splits.val), ("test", splits.test))}
+             (("train", splits.train), ("val", splits.val))}
         y = {name: frame[schema.label].to_numpy() for name, frame in
              (("train", splits.train), ("val", splits.val), ("test", splits.test))}
-        tracking.log_dataset_inputs(X, dataset.name, tracking.split_sources(
+        tracking.log_dataset_inputs(  # names, digests and row counts only, no values read
+            {**X, "test": splits.test[schema.features]}, dataset.name, tracking.split_sources(
             dataset.notes, cfg.dataset.get("data_dir"), resolved["dataset"]))
         preprocess = build(cfg.preprocess)(
             categorical=list(schema.categorical), numeric=list(schema.numeric))
@@ -93,17 +100,15 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str],
         # VAL chooses the threshold ...
         scores_val = anomaly_score(pipeline, X["val"])
         choice = build(cfg.threshold).choose(y["val"], scores_val)
-        # ... and TEST is scored once, in timed batches, at the end.
-        scores_test, timings = score_in_batches(lambda batch: anomaly_score(pipeline, batch),
-                                                X["test"], cfg.evaluation.latency_batch_rows)
+        # ... and each TEST set is scored once, in timed batches, at the end.
+        test_metrics, scores_test, timings = _evaluate_tests(
+            pipeline, schema, splits, findings, choice.threshold,
+            cfg.evaluation.latency_batch_rows)
         metrics = {
             **_prefixed("val", binary_metrics(y["val"], scores_val, choice.threshold)),
-            **_prefixed("test", binary_metrics(y["test"], scores_test, choice.threshold)),
+            **test_metrics,
             "threshold": choice.threshold, "fit_seconds": fit_seconds, **timings,
         }
-        if schema.family is not None:
-            metrics.update(_prefixed("test", family_recall(
-                splits.test[schema.family], y["test"], scores_test, choice.threshold)))
         if dataset.unlabelled is not None:  # scored for the user, never used for metrics
             metrics.update(_score_unlabelled(pipeline, dataset.unlabelled[schema.features],
                                              choice.threshold))
@@ -121,6 +126,31 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str],
                             "batch_rows": cfg.evaluation.latency_batch_rows},
                            cfg.tracking.get("model_format", "skops"))
         return ExperimentResult(metrics, run.info.run_id, experiment, choice.threshold)
+
+
+def _evaluate_tests(pipeline: Any, schema: Schema, splits: Splits, findings: AuditReport,
+                    threshold: float, batch_rows: int
+                    ) -> tuple[dict[str, float], np.ndarray, dict[str, float]]:
+    """Score every TEST set once at the VAL `threshold`: metrics `<name>_*` (test_*, test21_*),
+    per-family recall, and `<name>_dedup_*` on the rows not duplicating TRAIN/VAL when the audit
+    found too many. Returns (metrics, scores of the primary TEST, its timings)."""
+    metrics: dict[str, float] = {}
+    primary: tuple[np.ndarray, dict[str, float]] | None = None
+    for name, frame in splits.tests.items():
+        y = frame[schema.label].to_numpy()
+        scores, timings = score_in_batches(lambda batch: anomaly_score(pipeline, batch),
+                                           frame[schema.features], batch_rows)
+        primary = primary or (scores, timings)
+        metrics.update(_prefixed(name, binary_metrics(y, scores, threshold)))
+        if schema.family is not None:
+            metrics.update(_prefixed(name, family_recall(frame[schema.family], y, scores,
+                                                         threshold)))
+        shared = findings.test_duplicate_rows.get(name)
+        if shared is not None and not shared.all():
+            metrics.update(_prefixed(f"{name}_dedup", binary_metrics(
+                y[~shared], scores[~shared], threshold)))
+    assert primary is not None  # splits.tests always holds "test"
+    return metrics, *primary
 
 
 def _score_unlabelled(pipeline: Any, X: Any, threshold: float) -> dict[str, float]:

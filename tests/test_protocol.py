@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import bench.experiment as experiment_module
-from bench.data.audit import audit, looks_like_row_identifier
+from bench.data.audit import AuditSettings, audit
 from bench.data.dataset import Dataset, Schema
 from bench.data.split import BlockedSplit, Splits, StratifiedSplit
 from bench.data.synthetic import generate, load
@@ -69,8 +69,8 @@ def test_test_rows_scored_once_after_the_threshold(compose_cfg, monkeypatch):
     captured: dict[str, pd.DataFrame] = {}
     real_audit = experiment_module.audit
 
-    def spy_audit(schema, splits, drop):
-        result = real_audit(schema, splits, drop)
+    def spy_audit(schema, splits, settings):
+        result = real_audit(schema, splits, settings)
         captured["test"], captured["val"] = result[1].test, result[1].val
         return result
 
@@ -111,21 +111,15 @@ def test_audit_drops_an_undeclared_row_counter_and_counts_duplicates():
                     numeric=("spkts", "dpkts", "row_number"), family="attack_cat",
                     identifiers=("id",), label_proxies=("attack_cat",))
     splits = StratifiedSplit(seed=0)(Dataset("t", schema, frame))
-    cleaned, deduped, report = audit(schema, splits, drop_test_duplicates=True)
+    cleaned, deduped, report = audit(schema, splits,
+                                     AuditSettings(drop_test_duplicates=True))
     assert "row_number" not in cleaned.features
-    assert report.dropped_suspected_identifiers == ["row_number"]
+    assert report.dropped_order_leaks == ["row_number"]
     assert set(report.dropped_declared) == {"id", "attack_cat"}
     # coarse features (proto, packet counts) repeat a lot: duplicates exist and are dropped
     assert report.duplicates["train_test"] > 0
     assert len(deduped.test) == len(splits.test) - report.dropped_test_duplicates
     assert report.dropped_test_duplicates > 0
-
-
-def test_row_identifier_heuristic():
-    assert looks_like_row_identifier(pd.Series(np.arange(500)))
-    assert not looks_like_row_identifier(pd.Series(np.arange(500)[::-1].copy() % 7))
-    assert not looks_like_row_identifier(pd.Series(np.linspace(0, 1, 500)))  # floats
-    assert not looks_like_row_identifier(pd.Series(np.random.default_rng(0).permutation(500)))
 
 
 def test_stratified_split_sizes_and_disjointness():
@@ -173,3 +167,98 @@ def test_synthetic_data_is_seeded_and_not_trivially_separable(compose_cfg):
     result = run_experiment(cfg, choices, echo=lambda *_: None)
     assert 0.7 < result.metrics["test_roc_auc"] < 0.99
     assert result.metrics["test_f1"] < 0.95
+
+
+def _with_fixed_tests(monkeypatch: pytest.MonkeyPatch, shuffle: bool = False,
+                      copied_rows: int = 0) -> None:
+    """Runs get the synthetic dataset with an official TEST and an extra TEST set `test2` (index
+    ranges apart, so scored rows can be told apart); `copied_rows` TRAIN rows appended to TEST."""
+    real_build = experiment_module.build
+
+    def with_tests(data: Dataset) -> Dataset:
+        n = len(data.train)
+        test = generate(n_rows=n // 2, seed=11)
+        test = pd.concat([test, data.train.head(copied_rows)], ignore_index=True)
+        test.index = test.index + 1_000_000
+        extra = generate(n_rows=n // 2, seed=12)
+        extra.index = extra.index + 2_000_000
+        if shuffle:
+            rng = np.random.default_rng(5)
+            for frame in (test, extra):
+                frame["label"] = rng.permutation(frame["label"].to_numpy())
+        return Dataset(data.name, data.schema, data.train, test=test,
+                       extra_tests={"test2": extra}, notes=data.notes)
+
+    def build(node, **kwargs):  # the dataset the experiment builds gets the TEST sets
+        built = real_build(node, **kwargs)
+        return with_tests(built) if isinstance(built, Dataset) else built
+
+    monkeypatch.setattr(experiment_module, "build", build)
+
+
+@pytest.mark.parametrize("split", ["stratified", "grouped"])
+def test_shuffling_labels_of_every_test_set_changes_nothing_chosen(compose_cfg, monkeypatch,
+                                                                   split):
+    cfg, choices = compose_cfg("model=logreg", f"split={split}")
+    _with_fixed_tests(monkeypatch)
+    honest = run_experiment(cfg, choices, echo=lambda *_: None)
+    _with_fixed_tests(monkeypatch, shuffle=True)
+    shuffled = run_experiment(cfg, choices, echo=lambda *_: None)
+
+    assert shuffled.threshold == honest.threshold
+    for key in [k for k in honest.metrics if k.startswith("val_")]:
+        assert shuffled.metrics[key] == honest.metrics[key], key
+    for name in ("test", "test2"):  # both TEST sets are measured, with their own labels
+        assert shuffled.metrics[f"{name}_roc_auc"] < honest.metrics[f"{name}_roc_auc"] - 0.1
+
+
+def test_every_test_set_is_scored_once_after_the_threshold(compose_cfg, monkeypatch):
+    cfg, choices = compose_cfg("model=logreg")
+    _with_fixed_tests(monkeypatch)
+    events: list[tuple[str, object]] = []
+    real_score, real_build = experiment_module.anomaly_score, experiment_module.build
+
+    def spy_score(estimator, X):
+        events.append(("score", np.asarray(X.index)))
+        return real_score(estimator, X)
+
+    def spy_build(node, **kwargs):
+        built = real_build(node, **kwargs)
+        if hasattr(built, "choose"):
+            choose = built.choose
+            built.choose = lambda y, s: (events.append(("threshold", None)), choose(y, s))[1]
+        return built
+
+    monkeypatch.setattr(experiment_module, "anomaly_score", spy_score)
+    monkeypatch.setattr(experiment_module, "build", spy_build)
+    result = run_experiment(cfg, choices, echo=lambda *_: None)
+
+    at = [i for i, (kind, _) in enumerate(events) if kind == "threshold"]
+    assert len(at) == 1
+    before = np.concatenate([idx for kind, idx in events[: at[0]] if kind == "score"])
+    after = np.concatenate([idx for kind, idx in events[at[0]:] if kind == "score"])
+    assert (before < 1_000_000).all()  # nothing of either TEST set before the threshold
+    for low in (1_000_000, 2_000_000):
+        rows = after[(after >= low) & (after < low + 1_000_000)]
+        assert len(rows) == len(set(rows)) == 1000  # each row of each TEST set once
+    assert {"test_accuracy", "test2_accuracy", "test2_balanced_accuracy"} <= set(result.metrics)
+
+
+def test_duplicated_test_rows_give_dedup_metrics_and_a_tag(compose_cfg, monkeypatch):
+    import mlflow
+
+    cfg, choices = compose_cfg("model=logreg")
+    _with_fixed_tests(monkeypatch, copied_rows=100)  # 100 of 1,100 TEST rows are TRAIN rows
+    lines: list[str] = []
+    result = run_experiment(cfg, choices, echo=lines.append)
+    m = result.metrics
+    dedup_rows = m["test_dedup_tp"] + m["test_dedup_fp"] + m["test_dedup_tn"] + m["test_dedup_fn"]
+    assert dedup_rows <= 1100 - 100  # the generator's own coarse duplicates may come on top
+    assert m["test_tp"] + m["test_fp"] + m["test_tn"] + m["test_fn"] == 1100
+    assert "test2_dedup_f1" not in m  # test2 shares few rows: under the 1 % share
+    warning = [line for line in lines if "WARNING" in line and "TEST rows" in line]
+    assert warning and "%" in warning[0]
+    run = mlflow.MlflowClient(cfg.tracking.uri).get_run(result.run_id)
+    share = float(run.data.tags["audit.test_duplicate_share"])
+    assert share >= 100 / 1100 - 1e-4  # the tag has 4 decimals
+    assert share == pytest.approx(1 - dedup_rows / 1100, abs=1e-4)

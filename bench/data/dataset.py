@@ -47,7 +47,10 @@ class Dataset:
 
     `train` holds the rows that TRAIN and VAL are drawn from. `test` is a fixed TEST partition
     when the source defines one (None: TEST is split off `train`). `unlabelled` holds rows that
-    may be scored but never used for metrics. `notes` are facts to announce and tag on the run.
+    may be scored but never used for metrics. `extra_tests` are further TEST sets scored by the
+    same fit at the same VAL threshold (name -> frame; names start with "test", e.g. NSL-KDD's
+    `test21` = KDDTest-21; their metrics are `<name>_<metric>`). `notes` are facts to announce
+    and tag on the run.
     """
 
     name: str
@@ -55,4 +58,5 @@ class Dataset:
     train: pd.DataFrame
     test: pd.DataFrame | None = None
     unlabelled: pd.DataFrame | None = None
+    extra_tests: dict[str, pd.DataFrame] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)

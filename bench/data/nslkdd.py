@@ -1,4 +1,5 @@
-"""NSL-KDD (UNB CIC): KDDTrain+.txt -> TRAIN/VAL, KDDTest+.txt (or KDDTest-21.txt) -> TEST.
+"""NSL-KDD (UNB CIC): KDDTrain+.txt -> TRAIN/VAL, KDDTest+.txt (or KDDTest-21.txt) -> TEST,
+and further test files (KDDTest-21.txt as `test21`) scored by the same fit.
 
 The .txt files have no header and 43 fields per row: the 41 KDD'99 features, the attack name
 (`normal` or an attack), and the difficulty level (0-21, how many of 21 learners got the row
@@ -9,13 +10,16 @@ DataError.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from bench.data.cache import TableCache, load_table, source_notes, verify_summary
 from bench.data.dataset import Dataset, Schema
-from bench.data.files import PUBLISHERS, TableSpec, check_verify_mode, locate
+from bench.data.files import PUBLISHERS, TableSpec, check_verify_mode, find, locate
+from bench.errors import ConfigError
 
 LOADER_VERSION = "nslkdd.v1"
 
@@ -81,27 +85,42 @@ def load(
     train_file: str = "KDDTrain+.txt",
     test_file: str | None = "KDDTest+.txt",
     name: str = "nslkdd",
+    extra_test_files: Mapping[str, str] | None = None,
 ) -> Dataset:
     """Load NSL-KDD: `train_file` -> `Dataset.train`, `test_file` -> `Dataset.test`.
 
     Files are found in `data_dir` plain or gzip. `test_file=None` leaves `test` None (TEST is
-    re-split from the training file, and the notes say so). Raises DataError for a missing,
-    malformed or (with verify="strict") non-matching file.
+    re-split from the training file, and the notes say so). `extra_test_files` (name -> file,
+    names matching `test[a-z0-9]+`, e.g. {"test21": "KDDTest-21.txt"}) are loaded into
+    `Dataset.extra_tests` when present; a missing one is skipped with a note. Raises DataError
+    for a missing train/test, malformed or (with verify="strict") non-matching file.
     """
     check_verify_mode(verify)
     cache = TableCache(cache_dir)
     paths = {"train": locate(data_dir, train_file, "nslkdd")}
     if test_file:
         paths["test"] = locate(data_dir, test_file, "nslkdd")
+    notes: dict[str, str] = {}
+    for extra, file in (extra_test_files or {}).items():
+        if not re.fullmatch(r"test[a-z0-9]+", str(extra)):
+            raise ConfigError(f"dataset.extra_test_files: name {extra!r} must match "
+                              "test[a-z0-9]+ (its metrics are <name>_f1, ...)")
+        path = find(data_dir, file)
+        if path is None:
+            notes[f"data.{extra}"] = f"{file} not found in {data_dir}: not scored"
+        else:
+            paths[extra] = path
     tables = {role: load_table(path, SPEC, cache, LOADER_VERSION, verify, _prepare)
               for role, path in paths.items()}
-    notes = {"data.source": " ".join(PUBLISHERS["nslkdd"])}
+    notes["data.source"] = " ".join(PUBLISHERS["nslkdd"])
     for role, table in tables.items():
         notes.update(source_notes(role, table))
     notes["data.verify"] = verify_summary(tables)
     if "test" in tables:
         notes["data.partition"] = (f"official files: {tables['train'].name} -> TRAIN/VAL, "
-                                   f"{tables['test'].name} -> TEST")
+                                   f"{tables['test'].name} -> TEST" + "".join(
+                                       f", {tables[e].name} -> {e.upper()}"
+                                       for e in tables if e not in ("train", "test")))
     else:
         notes["data.partition"] = f"{tables['train'].name} only"
         notes["data.resplit"] = (f"no test file configured: TEST is re-split from "
@@ -111,5 +130,6 @@ def load(
         schema=SCHEMA,
         train=tables["train"].frame,
         test=tables["test"].frame if "test" in tables else None,
+        extra_tests={e: t.frame for e, t in tables.items() if e not in ("train", "test")},
         notes=notes,
     )

@@ -7,8 +7,9 @@ Row indices of the source frame are kept, so the audit can recover the original 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
@@ -18,15 +19,26 @@ from bench.errors import ConfigError
 
 @dataclass
 class Splits:
-    """The three partitions: TRAIN fits, VAL chooses, TEST is read once at the end."""
+    """The three partitions: TRAIN fits, VAL chooses, TEST is read once at the end.
+
+    `extra_tests` are further TEST sets (the dataset's, attached by the experiment; name ->
+    frame), scored by the same fit at the same threshold.
+    """
 
     train: pd.DataFrame
     val: pd.DataFrame
     test: pd.DataFrame
     description: str
+    extra_tests: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def tests(self) -> dict[str, pd.DataFrame]:
+        """Every TEST set by metric prefix: {"test": test, **extra_tests}."""
+        return {"test": self.test, **self.extra_tests}
 
     def sizes(self) -> dict[str, int]:
-        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+        return {"train": len(self.train), "val": len(self.val),
+                **{name: len(frame) for name, frame in self.tests.items()}}
 
 
 def _check_fraction(name: str, value: float) -> None:
@@ -107,3 +119,68 @@ class BlockedSplit:
         per = " per class" if self.per_class else ""
         return Splits(train, val, test, f"contiguous blocks{per} in collection order "
                       f"(val_size={self.val_size}, test_size={test_size})")
+
+
+@dataclass
+class GroupedSplit:
+    """Novel-attack validation: whole attack groups are held out of TRAIN into VAL, seeded.
+
+    `group` names the column whose values are the attack groups (None: the dataset's family
+    column, e.g. NSL-KDD `attack_family`; or a finer one such as NSL-KDD `attack`). Groups are
+    the values seen on attack rows (label 1). `holdout` is the share of those groups (rounded,
+    at least one) drawn, with `seed`, into VAL in full; every other row (normal traffic and the
+    attack groups TRAIN keeps) is split label-stratified into TRAIN / VAL with `val_size`, so
+    VAL holds known and novel attacks while TRAIN holds only the known ones. TEST is the
+    dataset's official partition, or else a label-stratified `test_size` share of all rows
+    drawn first (it then holds rows of every group, like a real test set). Repeated draws are
+    seeds (`-m seed=0,1,2`): see docs/validation.md.
+    """
+
+    group: str | None = None
+    holdout: float = 0.3
+    val_size: float = 0.2
+    test_size: float = 0.2
+    seed: int = 0
+
+    def _groups(self, frame: pd.DataFrame, label: str, column: str) -> list[str]:
+        groups = sorted(frame.loc[frame[label] == 1, column].astype(str).unique())
+        if len(groups) < 2:
+            raise ConfigError(f"split.group={column!r}: the data has {len(groups)} attack "
+                              "group(s); holding one out would leave TRAIN without attacks")
+        return groups
+
+    def _held_out(self, groups: list[str]) -> list[str]:
+        _check_fraction("holdout", self.holdout)
+        n_out = max(1, round(self.holdout * len(groups)))
+        if n_out >= len(groups):
+            raise ConfigError(f"split.holdout={self.holdout} holds out all {len(groups)} attack "
+                              "groups: TRAIN would have no attacks")
+        rng = np.random.default_rng(self.seed)
+        return sorted(rng.choice(groups, size=n_out, replace=False).tolist())
+
+    def __call__(self, dataset: Dataset) -> Splits:
+        _check_fraction("val_size", self.val_size)
+        schema, frame = dataset.schema, dataset.train
+        column = self.group or schema.family
+        if column is None:
+            raise ConfigError(f"split.group is null and dataset {dataset.name!r} declares no "
+                              "attack family column: a grouped split needs attack groups")
+        if column not in frame.columns:
+            raise ConfigError(f"split.group={column!r}: dataset {dataset.name!r} has no such "
+                              f"column (its family column: {schema.family!r})")
+        test = dataset.test
+        if test is None:
+            _check_fraction("test_size", self.test_size)
+            frame, test = train_test_split(frame, test_size=self.test_size,
+                                           stratify=frame[schema.label], random_state=self.seed)
+        held = self._held_out(self._groups(frame, schema.label, column))
+        novel = (frame[schema.label] == 1) & frame[column].astype(str).isin(held)
+        rest = frame.loc[~novel]
+        train, val_known = train_test_split(rest, test_size=self.val_size,
+                                            stratify=rest[schema.label], random_state=self.seed)
+        val = pd.concat([val_known, frame.loc[novel]])
+        where = "official TEST partition" if dataset.test is not None else (
+            f"stratified TEST (test_size={self.test_size})")
+        return Splits(train, val, test, f"{where}; attack groups of {column!r} held out of "
+                      f"TRAIN into VAL: {held} (holdout={self.holdout}, seed={self.seed}); "
+                      f"other rows stratified (val_size={self.val_size})")

@@ -1,0 +1,153 @@
+"""The leak guard: every form of a row counter is caught, honest features are not."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.data.audit import AuditSettings, audit, order_leaks
+from bench.data.dataset import Dataset
+from bench.data.split import Splits, StratifiedSplit
+from bench.data.synthetic import load
+from bench.errors import ConfigError
+
+N = 6000
+DISGUISE = "dur"  # an innocent UNSW feature name (flow duration) that the counter replaces
+
+
+def _counters(n: int) -> dict[str, np.ndarray]:
+    """Each counter form the old guard (distinct integers in order) let through."""
+    rng = np.random.default_rng(7)
+    half = n // 2
+    return {
+        "float counter": np.arange(n, dtype=float) * 1.0,
+        "float epoch timestamp": 1.42e9 + np.cumsum(rng.exponential(0.05, n)),
+        "integer timestamp with ties": (1_421_927_414 + np.arange(n) // 7).astype("int64"),
+        "counter with +-3 jitter": np.arange(n) + rng.integers(-3, 4, n),
+        "descending counter": np.arange(n)[::-1].astype(float),
+        "two concatenated counters": np.concatenate([np.arange(half), np.arange(n - half)]),
+        "two concatenated counters, unequal": np.concatenate(
+            [np.arange(n // 4), np.arange(n - n // 4)]).astype(float),
+    }
+
+
+def _planted(values: np.ndarray) -> Dataset:
+    """The UNSW-shaped synthetic dataset with `values` (in row order) as its DISGUISE column."""
+    data = load(n_rows=len(values), seed=3)
+    frame = data.train.copy()
+    frame[DISGUISE] = values
+    return replace(data, train=frame)
+
+
+@pytest.mark.parametrize("form", list(_counters(N)))
+def test_every_counter_form_is_flagged_and_dropped(form):
+    data = _planted(_counters(N)[form])
+    splits = StratifiedSplit(seed=0)(data)  # shuffled: only the kept row index knows the order
+    schema, _, report = audit(data.schema, splits)
+    assert DISGUISE in report.order_leaks, form
+    assert DISGUISE in report.dropped_order_leaks and DISGUISE not in schema.features
+    assert any(DISGUISE in w and "row order" in w for w in report.warnings)
+
+
+def test_a_counter_restarting_in_each_source_file_is_flagged_within_the_file():
+    data = _planted(_counters(N)["two concatenated counters"])
+    frame = data.train.assign(source_file=np.where(np.arange(N) < N // 2, "a.csv", "b.csv"))
+    features = [DISGUISE, "sbytes"]
+    # blocks=1: neither the whole frame nor blocks would see it; the per-file check does
+    whole = order_leaks(frame.drop(columns="source_file"), features, cut=0.9, blocks=1)
+    found = order_leaks(frame, features, cut=0.9, blocks=1)
+    assert DISGUISE not in whole
+    assert found[DISGUISE]["where"].startswith("within file")
+    assert "sbytes" not in found
+
+
+def test_a_random_permutation_and_the_real_features_are_not_flagged():
+    data = _planted(np.random.default_rng(0).permutation(N).astype(float))
+    _, _, report = audit(data.schema, StratifiedSplit(seed=0)(data))
+    assert report.order_leaks == {} and report.dropped_order_leaks == []
+    default = load(seed=0)  # the default run's dataset: no false alarm
+    _, _, report = audit(default.schema, StratifiedSplit(seed=0)(default))
+    assert report.order_leaks == {} and report.single_feature_auc == {}
+    assert not report.warnings
+
+
+def test_warn_mode_keeps_the_feature_and_says_so():
+    data = _planted(_counters(N)["float counter"])
+    schema, _, report = audit(data.schema, StratifiedSplit(seed=0)(data),
+                              AuditSettings(on_order_leak="warn"))
+    assert DISGUISE in report.order_leaks and DISGUISE in schema.features
+    assert report.dropped_order_leaks == []
+    assert report.to_dict()["settings"]["on_order_leak"] == "warn"
+
+
+def test_a_single_feature_separating_the_classes_is_a_warning_not_a_drop():
+    data = load(n_rows=N, seed=3)
+    rng = np.random.default_rng(1)
+    frame = data.train.assign(sinpkt=data.train["label"] * 10 + rng.normal(0, 1, N))
+    frame = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)  # no row order
+    schema = replace(data.schema, numeric=(*data.schema.numeric, "sinpkt"))
+    data = Dataset("t", schema, frame)
+    cleaned, _, report = audit(schema, StratifiedSplit(seed=0)(data))
+    assert "sinpkt" in cleaned.features  # kept
+    assert report.single_feature_auc["sinpkt"] > 0.99
+    assert list(report.single_feature_auc) == ["sinpkt"]
+    assert any("'sinpkt'" in w and "ROC-AUC" in w for w in report.warnings)
+    assert report.metrics()["audit_single_feature_separators"] == 1.0
+
+
+def test_test_rows_duplicating_train_are_counted_per_test_set_and_masked():
+    data = load(n_rows=4000, seed=0)
+    splits = StratifiedSplit(seed=0)(data)
+    copied = splits.train.head(50)
+    test = pd.concat([splits.test, copied], ignore_index=True)
+    extra = load(n_rows=1000, seed=9).train
+    splits = Splits(splits.train, splits.val, test, "t", extra_tests={"test2": extra})
+    _, out, report = audit(data.schema, splits, AuditSettings(test_duplicate_share=0.01))
+    shared = report.test_duplicate_rows["test"]
+    assert shared[-50:].all()  # the planted copies are found
+    assert report.test_duplicate_share["test"] == pytest.approx(shared.mean(), abs=1e-6)
+    assert report.test_duplicate_share["test"] > 0.01
+    assert any("of TEST rows" in w and "%" in w for w in report.warnings)
+    assert set(report.test_duplicate_share) == {"test", "test2"}
+    assert "test_duplicate_rows" not in report.to_dict()
+    assert len(out.test) == len(test)  # reported, not dropped
+    _, dropped, report = audit(data.schema, splits, AuditSettings(drop_test_duplicates=True))
+    assert len(dropped.test) == len(test) - int(shared.sum())
+    assert set(dropped.extra_tests) == {"test2"}
+
+
+@pytest.mark.parametrize("key, value", [("on_order_leak", "delete"),
+                                        ("order_correlation_cut", 1.5),
+                                        ("order_blocks", 0)])
+def test_bad_audit_settings_name_the_key(key, value):
+    with pytest.raises(ConfigError, match=rf"audit\.{key}"):
+        AuditSettings.from_config({key: value})
+
+
+@pytest.fixture(scope="module")
+def unsw_data(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    """UNSW-NB15's testing partition (82,332 rows in file order), loaded once."""
+    import os
+
+    from bench.data import unsw
+    from bench.data.files import find
+
+    folder = os.environ.get("BENCH_DATA_DIR")
+    if not folder or find(folder, "UNSW_NB15_testing-set.csv") is None:
+        pytest.skip("set BENCH_DATA_DIR to a folder with UNSW_NB15_testing-set.csv")
+    return unsw.load(folder, tmp_path_factory.mktemp("unsw-cache"))
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("form", list(_counters(N)))
+def test_every_counter_form_is_flagged_in_the_real_unsw_file(form, unsw_data):
+    """The same forms planted in the real UNSW file, under the name of one of its features."""
+    frame = unsw_data.train.copy()
+    frame[DISGUISE] = _counters(len(frame))[form]
+    splits = StratifiedSplit(seed=0)(replace(unsw_data, train=frame))
+    schema, _, report = audit(unsw_data.schema, splits)
+    assert list(report.order_leaks) == [DISGUISE], form  # and nothing else of UNSW
+    assert DISGUISE not in schema.features
