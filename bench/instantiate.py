@@ -37,6 +37,7 @@ BUILDABLE: frozenset[str] = frozenset({
     "bench.data.graph_traffic.load", "bench.data.kaggle_nid.load", "bench.data.nslkdd.load",
     "bench.data.snmp_mib.load", "bench.data.synthetic.load", "bench.data.unsw.load",
     "bench.data.split.BlockedSplit", "bench.data.split.StratifiedSplit",
+    "bench.data.split.GroupedSplit",
     "bench.evaluation.thresholds.BestF1", "bench.evaluation.thresholds.Fixed",
     "bench.evaluation.thresholds.FprBudget", "bench.evaluation.thresholds.Quantile",
     "bench.features.preprocess.build_preprocessor", "bench.features.selectors.CappedPCA",

@@ -122,6 +122,7 @@ RULES: dict[str, Mapping[str, Rule]] = {
                                                        "snmp_mib")},
     "bench.data.split.StratifiedSplit": _SPLIT,
     "bench.data.split.BlockedSplit": _SPLIT,
+    "bench.data.split.GroupedSplit": {**_SPLIT, "group": TEXT_OR_NULL, "holdout": FRACTION},
     "bench.features.preprocess.build_preprocessor": {
         "log1p": LOG1P, "skew_threshold": number(-math.inf, math.inf, True, True),
         "min_frequency": MIN_FREQUENCY},

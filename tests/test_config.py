@@ -9,13 +9,16 @@ from omegaconf import OmegaConf
 
 from bench.app import CONFIG_DIR
 from bench.instantiate import build
+from bench.validate import validate_config
 
 GROUPS = ("dataset", "split", "preprocess", "selector", "model", "threshold", "tracking",
           "paths", "experiment", "hparams_search")
 OPTIONS = [(group, path.stem) for group in GROUPS
            for path in sorted((Path(CONFIG_DIR) / group).glob("*.yaml"))]
 # thresholds that need a value to be given on the command line
-NEEDS_VALUE = {("threshold", "fixed"): ["threshold.value=0.5"]}
+NEEDS_VALUE = {("threshold", "fixed"): ["threshold.value=0.5"],
+               # the search sets epsilon per trial; a sample value stands in for it here
+               ("hparams_search", "epsilon_optuna"): ["threshold.epsilon=1e-10"]}
 
 
 def test_every_group_has_options():
@@ -29,6 +32,7 @@ def test_option_composes_and_instantiates(compose_cfg, group, option):
     cfg, choices = compose_cfg(f"{group}={option}", *extra, small=False)
     assert choices[group] == option
     OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+    validate_config(cfg)  # every shipped option passes the up-front validation
     if group in ("split", "selector", "model", "threshold"):
         assert build(cfg[group]) is not None
     if group == "preprocess":
