@@ -14,6 +14,7 @@ import hydra
 from omegaconf import DictConfig
 
 from bench.errors import BenchError
+from bench.objective import objective_names, objective_value
 
 # The configs ship inside the package (bench/conf), so an installed wheel finds them too.
 CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
@@ -57,8 +58,6 @@ def task(cfg: DictConfig) -> float | list[float]:
 
 
 def _run(cfg: DictConfig, choices: dict[str, str]) -> float | list[float]:
-    from bench.sweeps import objective_names, objective_value
-
     objective_names(cfg.optimized_metric)  # VAL metrics or timings, never TEST: checked first
     from bench import tracking
     from bench.experiment import run_experiment
@@ -72,7 +71,7 @@ def _run(cfg: DictConfig, choices: dict[str, str]) -> float | list[float]:
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="config",
-             execution_whitelist=["bench.sweeps.MlflowSweepCallback"])
+             execution_whitelist=["bench.sweeps.callback.MlflowSweepCallback"])
 def hydra_main(cfg: DictConfig) -> float | list[float]:
     return task(cfg)
 
