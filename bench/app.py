@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from bench.errors import ConfigError, run_reporting_user_errors
 from bench.instantiate import HYDRA_CALLBACKS
+from bench.objective import objective_value
 
 # The configs ship inside the package (bench/conf), so an installed wheel finds them too.
 CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
@@ -73,8 +74,6 @@ def _run(cfg: DictConfig, choices: dict[str, str]) -> float | list[float]:
     experiment_id = tracking.get_run(cfg.tracking.uri, result.run_id).info.experiment_id
     print(f"MLflow run {result.run_id} (experiment '{result.experiment}')")
     print(ui_hint(cfg.tracking.uri, experiment_id, result.run_id))
-    from bench.sweeps import objective_value
-
     return objective_value(result.metrics, cfg.optimized_metric)
 
 

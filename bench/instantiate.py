@@ -46,14 +46,14 @@ BUILDABLE: frozenset[str] = frozenset({
     "bench.models.detectors.DBSCANDetector", "bench.models.detectors.GaussianDensity",
     "bench.models.detectors.MeanSigma",
     "bench.models.keras_nets.AutoencoderFeatures", "bench.models.keras_nets.DFNNClassifier",
-    "bench.sweeps.dfnn", "bench.sweeps.optuna_pruning",
+    "bench.models.keras_nets.dfnn", "bench.sweeps.pruning.optuna_pruning",
 })
 # Registered targets whose call has effects beyond building an object (the pruning callback
 # opens the running Optuna study): config validation leaves them out (builds None instead).
-BUILT_ONLY_IN_A_RUN: frozenset[str] = frozenset({"bench.sweeps.optuna_pruning"})
+BUILT_ONLY_IN_A_RUN: frozenset[str] = frozenset({"bench.sweeps.pruning.optuna_pruning"})
 # Hydra callbacks (hydra.callbacks.*), instantiated by Hydra itself; app.py passes this list
 # to hydra.main as its execution whitelist.
-HYDRA_CALLBACKS: tuple[str, ...] = ("bench.sweeps.MlflowSweepCallback",)
+HYDRA_CALLBACKS: tuple[str, ...] = ("bench.sweeps.callback.MlflowSweepCallback",)
 # Instantiation keys a config may use; bench sets _convert_ / _recursive_ itself.
 ALLOWED_SPECIAL_KEYS = frozenset({"_target_", "_partial_"})
 

@@ -588,3 +588,55 @@ def register_best(uri: str, dataset: str, metric: str = "val_f1", alias: str = "
     client.set_registered_model_alias(name, alias, version.version)
     return {"name": name, "version": version.version, "run_id": best.info.run_id,
             metric: best.data.metrics[metric], "alias": alias}
+
+
+# ---- sweeps: parent runs
+# The sweep's MLflow callback (bench/sweeps/callback.py) writes to runs by id: the parent run is
+# never the active run of the sweeping process, and trial runs belong to the jobs.
+MAX_TAG_LENGTH = 5000  # tags the sweep writes (error messages) are cut here
+
+
+def create_run(uri: str, experiment_id: str, run_name: str, tags: Mapping[str, str]) -> str:
+    """A new RUNNING run (not made active) in `experiment_id`; returns its id."""
+    from mlflow import MlflowClient
+
+    run = MlflowClient(uri).create_run(experiment_id, tags=dict(tags), run_name=run_name)
+    return run.info.run_id
+
+
+def set_tags(uri: str, run_id: str, tags: Mapping[str, Any]) -> None:
+    """Tags (values as text, cut to 5000 characters) on `run_id`, in one request."""
+    from mlflow import MlflowClient
+    from mlflow.entities import RunTag
+
+    items = [RunTag(k, str(v)[:MAX_TAG_LENGTH]) for k, v in tags.items()]
+    MlflowClient(uri).log_batch(run_id, tags=items)
+
+
+def set_terminated(uri: str, run_id: str, status: str) -> None:
+    """End `run_id` with `status` (FINISHED, FAILED or KILLED)."""
+    from mlflow import MlflowClient
+
+    MlflowClient(uri).set_terminated(run_id, status)
+
+
+def log_text_to(uri: str, run_id: str, text: str, path: str) -> None:
+    """`text` as the artifact file `path` of `run_id`."""
+    from mlflow import MlflowClient
+
+    MlflowClient(uri).log_text(run_id, text, path)
+
+
+def log_artifact_to(uri: str, run_id: str, local_path: str | Path,
+                    artifact_path: str | None = None) -> None:
+    """One local file as an artifact of `run_id`, under the folder `artifact_path`."""
+    from mlflow import MlflowClient
+
+    MlflowClient(uri).log_artifact(run_id, str(local_path), artifact_path)
+
+
+def last_active_run() -> Any:
+    """The run this process last made active (None if none): a job's trial run."""
+    import mlflow
+
+    return mlflow.last_active_run()

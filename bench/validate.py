@@ -147,7 +147,7 @@ RULES: dict[str, Mapping[str, Rule]] = {
         **_KERAS, "hidden_units": UNITS, "batch_norm": BOOLEAN, "dropout": number(0, 1, False,
                                                                                   True),
         "class_weight": choice("balanced", None)},
-    "bench.sweeps.dfnn": {"units": integer(1), "depth": integer(1), "shrink": POSITIVE},
+    "bench.models.keras_nets.dfnn": {"units": integer(1), "depth": integer(1), "shrink": POSITIVE},
     # xgboost checks few parameters itself (n_estimators=-5 fits 0 trees); its documented ranges
     "xgboost.XGBClassifier": {
         "n_estimators": integer(1, none=True), "max_depth": integer(0, none=True),
@@ -370,7 +370,7 @@ def _config_key(key: str, node: Mapping[str, Any] | None, param: str) -> str:
 
 
 def _check_objective(optimized_metric: Any) -> None:
-    from bench.sweeps import objective_names
+    from bench.objective import objective_names
 
     objective_names(optimized_metric)
 

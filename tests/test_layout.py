@@ -8,14 +8,13 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 MLFLOW_IMPORT = re.compile(r"^\s*(import mlflow\b|from mlflow\b)", re.MULTILINE)
 ALLOWED = {"tracking.py"}
-KNOWN_EXCEPTIONS = {"sweeps.py"}  # removed when the sweeps split lands
 
 
 def test_only_tracking_imports_mlflow() -> None:
     importers = {str(path.relative_to(BENCH)) for path in BENCH.rglob("*.py")
                  if MLFLOW_IMPORT.search(path.read_text(encoding="utf-8"))}
     assert "tracking.py" in importers, "the check no longer sees tracking.py's mlflow imports"
-    assert importers - ALLOWED - KNOWN_EXCEPTIONS == set(), (
+    assert importers - ALLOWED == set(), (
         "only bench/tracking.py may import mlflow; put the MLflow call there")
 
 

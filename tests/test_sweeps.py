@@ -19,16 +19,11 @@ from omegaconf import OmegaConf
 import bench.app
 from bench.app import CONFIG_DIR
 from bench.errors import ConfigError
-from bench.sweeps import (
-    MlflowSweepCallback,
-    base_config_id,
-    dfnn,
-    layer_widths,
-    make_storage,
-    objective_names,
-    objective_value,
-    trial_outcome,
-)
+from bench.models.keras_nets import dfnn, layer_widths
+from bench.objective import objective_names, objective_value, trial_outcome
+from bench.sweeps.callback import MlflowSweepCallback
+from bench.sweeps.resume import base_config_id
+from bench.sweeps.storage import make_storage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PRESETS = sorted(p.stem for p in (Path(CONFIG_DIR) / "hparams_search").glob("*.yaml"))
@@ -72,6 +67,21 @@ def test_trial_outcome_fails_errors_and_nan_and_prunes_pruned_trials():
     assert trial_outcome(_job(error=optuna.TrialPruned("epoch 3")), 1)[0] == "PRUNED"
 
 
+def test_a_plain_run_imports_neither_optuna_nor_the_sweep_package(tmp_path):
+    probe = ("import runpy, sys\n"
+             "sys.argv = ['bench', 'dataset.n_rows=2000', 'model=logreg']\n"
+             "try:\n    runpy.run_module('bench', run_name='__main__')\n"
+             "except SystemExit as stop:\n    assert not stop.code, stop.code\n"
+             "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'optuna'\n"
+             "                or m == 'bench.sweeps' or m.startswith('bench.sweeps.'))\n"
+             "print('SWEEP MODULES', loaded)")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "MLflow run" in result.stdout  # the run happened
+    assert "SWEEP MODULES []" in result.stdout, result.stdout[-2000:]
+
+
 # ------------------------------------------------------------------------------- storage
 def test_a_file_storage_is_a_journal_shared_by_separate_storage_objects(tmp_path):
     assert make_storage(None) is None
@@ -103,12 +113,12 @@ def test_presets_search_val_metrics_with_a_seeded_persistent_study(preset, track
                                            f"tracking.uri={tracking_uri}", "seed=7"],
                       return_hydra_config=True)
     sweeper = cfg.hydra.sweeper
-    assert sweeper._target_ == "bench.sweeps.OptunaSweeper"
+    assert sweeper._target_ == "bench.sweeps.sweeper.OptunaSweeper"
     assert sweeper.sampler.seed == 7
     assert sweeper.study_name.startswith(f"{preset}-")
     assert str(sweeper.storage).startswith("mlruns/")  # a journal file beside the MLflow store
     assert sweeper.max_failure_rate == 1.0
-    assert "bench.sweeps.MlflowSweepCallback" in [c._target_ for c in
+    assert "bench.sweeps.callback.MlflowSweepCallback" in [c._target_ for c in
                                                  cfg.hydra.callbacks.values()]
     names = objective_names(cfg.optimized_metric)
     directions = sweeper.direction if isinstance(sweeper.direction, list) else [sweeper.direction]

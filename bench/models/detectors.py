@@ -32,7 +32,7 @@ from sklearn.cluster import DBSCAN
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils import _safe_indexing
+from sklearn.utils import _safe_indexing  # public API, see Detector.fit
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from bench.errors import ConfigError
@@ -100,6 +100,8 @@ class Detector(BaseEstimator):
     def fit(self, X: Any, y: Any = None, validation_data: Any = None) -> Detector:
         """Fit a clone of `estimator` on the chosen rows of X (n_rows, n_features)."""
         rows = self._fit_rows(y, len(X))
+        # _safe_indexing is public despite its underscore (in sklearn.utils.__all__ and the API
+        # reference): it takes rows of arrays, DataFrames and sparse matrices alike.
         X_fit = _safe_indexing(X, rows)
         self.estimator_ = clone(self.estimator)
         if accepts_validation(self.estimator_):

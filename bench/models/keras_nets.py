@@ -19,6 +19,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
+from bench.errors import ConfigError
+
 _PREDICT_CHUNK = 65_536
 
 
@@ -135,6 +137,29 @@ class DFNNClassifier(ClassifierMixin, BaseEstimator):
         state = super().__getstate__()
         state["callbacks"] = None  # callbacks (pruners, loggers) are not part of the model
         return state
+
+
+def layer_widths(units: int, depth: int, shrink: float = 0.5) -> list[int]:
+    """Widths of a funnel: `units`, then each layer `shrink` times the one before (>= 1)."""
+    if int(depth) < 1 or int(units) < 1:
+        raise ConfigError(f"units and depth must be >= 1, got units={units}, depth={depth}")
+    return [max(1, round(int(units) * shrink**i)) for i in range(int(depth))]
+
+
+def dfnn(units: int = 128, depth: int = 2, shrink: float = 0.5,
+         hidden_units: Sequence[int] | None = None, class_weight: str | None = "balanced",
+         **params: Any) -> DFNNClassifier:
+    """DFNNClassifier whose hidden layers are `layer_widths(units, depth, shrink)`, so that a
+    sweep searches width and depth as two numbers (128, 2 -> the thesis 128-64); used by
+    conf/hparams_search/dfnn_optuna.yaml.
+
+    `class_weight`: "balanced", or "none"/None (a Hydra choice cannot hold null).
+    """
+    if hidden_units is not None:
+        raise ConfigError("model.hidden_units is set by units/depth in this preset; leave it null")
+    weight = None if class_weight in (None, "none", "None") else class_weight
+    return DFNNClassifier(hidden_units=layer_widths(units, depth, shrink), class_weight=weight,
+                          **params)
 
 
 class DenseAutoencoder(BaseEstimator):
