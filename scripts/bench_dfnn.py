@@ -2,11 +2,11 @@
 
     BENCH_DATA_DIR=../shared/datasets python scripts/bench_dfnn.py [--repeats 3] [--thesis]
 
-Runs `python -m bench dataset=unsw model=dfnn model.verbose=2` `--repeats` times, each a fresh
-process (imports, data load from the Parquet cache, fit, scoring, figures, MLflow logging: the
-whole command a user runs), into a throw-away MLflow store created beforehand by an untimed
-cheap run (a store is created once per machine, not once per run). `--thesis` also runs the
-thesis preset `experiment=unsw_dfnn` (batch 32, up to 50 epochs) once, for comparison.
+Runs `python -m bench dataset=unsw model=dfnn` (with model.verbose=2) `--repeats` times, each
+a fresh process (imports, data load from the Parquet cache, fit, scoring, figures, MLflow
+logging: the whole command a user runs), into a throw-away MLflow store created beforehand by
+an untimed cheap run (a store is created once per machine, not once per run). `--thesis` also
+runs the thesis preset `experiment=unsw_dfnn` (batch 32, up to 50 epochs) once, to compare.
 
 Per run it reads from the output: TEST ROC-AUC (the results table), fit seconds (preprocess +
 fit, from the table) and, from Keras' per-epoch lines, the number of epochs and the training
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT = ["dataset=unsw", "model=dfnn"]
-THESIS = ["experiment=unsw_dfnn"]
+DEFAULT = ["dataset=unsw", "model=dfnn", "model.verbose=2"]
+THESIS = ["experiment=unsw_dfnn", "model.verbose=2"]
 # Keras verbose=2, one line per epoch: "97/97 - 1s - 5ms/step - loss: 0.27 - val_loss: 0.19"
 EPOCH_LINE = re.compile(r"^(\d+)/\d+ - [\d.]+m?s - ([\d.]+)(m?s|us)/step")
 UNIT_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
@@ -59,7 +59,7 @@ def parse(output: str, wall: float) -> Run:
 
 
 def run_bench(overrides: list[str], store: Path, env: dict[str, str]) -> Run:
-    command = [sys.executable, "-m", "bench", *overrides, "model.verbose=2",
+    command = [sys.executable, "-m", "bench", *overrides,
                f"tracking.uri=sqlite:///{store / 'mlflow.db'}",
                f"hydra.run.dir={store / 'outputs' / str(time.time_ns())}"]
     start = time.perf_counter()
