@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT = ["dataset=unsw", "model=dfnn", "model.verbose=2"]
 THESIS = ["experiment=unsw_dfnn", "model.verbose=2"]
 # Keras verbose=2, one line per epoch: "97/97 - 1s - 5ms/step - loss: 0.27 - val_loss: 0.19"
-EPOCH_LINE = re.compile(r"^(\d+)/\d+ - [\d.]+m?s - ([\d.]+)(m?s|us)/step")
+EPOCH_LINE = re.compile(r"^(\d+)/\d+ - [\d.]+m?s - ([\d.]+)(m?s|us)/step", re.MULTILINE)
 UNIT_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
 
 
