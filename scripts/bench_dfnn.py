@@ -1,18 +1,20 @@
 """DFNN on UNSW-NB15 with default settings: time to TEST ROC-AUC 0.99 (issue: fast cells).
 
     BENCH_DATA_DIR=../shared/datasets python scripts/bench_dfnn.py [--repeats 3] [--thesis]
+        [--old-default]
 
 Runs `python -m bench dataset=unsw model=dfnn` (with model.verbose=2) `--repeats` times, each
 a fresh process (imports, data load from the Parquet cache, fit, scoring, figures, MLflow
 logging: the whole command a user runs), into a throw-away MLflow store created beforehand by
 an untimed cheap run (a store is created once per machine, not once per run). `--thesis` also
-runs the thesis preset `experiment=unsw_dfnn` (batch 32, up to 50 epochs) once, to compare.
+runs the thesis preset `experiment=unsw_dfnn` (batch 32, up to 50 epochs) once, to compare;
+`--old-default` the defaults before issue 17 (batch 512, lr 1e-3, up to 30 epochs, patience 5).
 
 Per run it reads from the output: TEST ROC-AUC (the results table), fit seconds (preprocess +
 fit, from the table) and, from Keras' per-epoch lines, the number of epochs and the training
 time per epoch (steps x ms/step). Prints the medians and "time to TEST ROC-AUC 0.99" = the
 median whole-command wall time when every run reached 0.99. With `--thesis`, also the ratio
-of per-epoch times thesis/default, which a loaded machine changes less than absolute times.
+of per-epoch times thesis/default (old/default), which load changes less than absolute times.
 Exits 1 when a default run fails, misses 0.99, or its median wall time exceeds `--budget`.
 """
 
@@ -32,6 +34,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT = ["dataset=unsw", "model=dfnn", "model.verbose=2"]
 THESIS = ["experiment=unsw_dfnn", "model.verbose=2"]
+# the defaults before issue 17, for `--old-default`
+OLD_DEFAULT = [*DEFAULT, "model.batch_size=512", "model.learning_rate=0.001", "model.epochs=30",
+               "model.patience=5", "model.steps_per_execution=1"]
 # Keras verbose=2, one line per epoch: "97/97 - 1s - 5ms/step - loss: 0.27 - val_loss: 0.19"
 EPOCH_LINE = re.compile(r"^(\d+)/\d+ - [\d.]+m?s - ([\d.]+)(m?s|us)/step", re.MULTILINE)
 UNIT_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
@@ -80,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--thesis", action="store_true", help="also run experiment=unsw_dfnn")
+    parser.add_argument("--old-default", action="store_true",
+                        help="also run the defaults before issue 17 once")
     parser.add_argument("--budget", type=float, default=30.0, help="seconds, whole command")
     parser.add_argument("--target", type=float, default=0.99, help="TEST ROC-AUC to reach")
     args = parser.parse_args(argv)
@@ -97,9 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.repeats):
             runs.append(run_bench(DEFAULT, store, env))
             show(f"default {i + 1}", runs[-1])
-        thesis = run_bench(THESIS, store, env) if args.thesis else None
-        if thesis is not None:
-            show("thesis", thesis)
+        others = {label: run_bench(overrides, store, env) for label, overrides, wanted in
+                  (("thesis", THESIS, args.thesis), ("old", OLD_DEFAULT, args.old_default))
+                  if wanted}
+        for label, other in others.items():
+            show(label, other)
 
     def median(field: str) -> float:
         return statistics.median(getattr(r, field) for r in runs)
@@ -111,11 +120,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{median('test_auc'):.4f}")
     outcome = f"{wall:.1f} s" if reached else "not reached by every run"
     print(f"time to TEST ROC-AUC {args.target}: {outcome} (budget {args.budget:g} s)")
-    if thesis is not None:
-        print(f"thesis/default: wall {thesis.wall / wall:.1f}x, fit "
-              f"{thesis.fit / median('fit'):.1f}x, per epoch "
-              f"{thesis.epoch_seconds / median('epoch_seconds'):.1f}x, epochs "
-              f"{thesis.epochs} vs {median('epochs'):g}")
+    for label, other in others.items():
+        print(f"{label}/default: wall {other.wall / wall:.1f}x, fit "
+              f"{other.fit / median('fit'):.1f}x, per epoch "
+              f"{other.epoch_seconds / median('epoch_seconds'):.1f}x, epochs "
+              f"{other.epochs} vs {median('epochs'):g}")
     print(f"load average now {os.getloadavg()}")
     return 0 if reached and wall <= args.budget else 1
 
