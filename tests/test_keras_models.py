@@ -60,3 +60,67 @@ def test_dfnn_early_stopping_restores_the_best_val_epoch():
 
     restored = log_loss(y[400:], model.predict_proba(X[400:])[:, 1])
     assert restored == pytest.approx(best, rel=1e-3)
+
+
+def _toy(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 8)).astype("float32")
+    return X, (X[:, 0] + 0.5 * rng.normal(size=n) > 0).astype(int)
+
+
+def test_dfnn_min_delta_counts_only_large_enough_improvements():
+    X, y = _toy()
+    # no epoch lowers VAL loss by 10: the first epoch stays the best, training stops after
+    # `patience` more epochs and the first epoch's weights come back
+    model = DFNNClassifier(hidden_units=(16,), epochs=20, patience=2, min_delta=10.0,
+                           batch_size=64, learning_rate=0.05)
+    model.fit(X[:400], y[:400], validation_data=(X[400:], y[400:]))
+    assert model.n_epochs_ == 3
+    assert model.history_["val_loss"][1] < model.history_["val_loss"][0]  # it did improve
+    from sklearn.metrics import log_loss
+
+    restored = log_loss(y[400:], model.predict_proba(X[400:])[:, 1])
+    assert restored == pytest.approx(model.history_["val_loss"][0], rel=1e-3)
+
+
+def test_dfnn_steps_per_execution_changes_speed_not_training():
+    X, y = _toy()
+    histories = []
+    for steps in (1, 4):
+        model = DFNNClassifier(hidden_units=(16,), epochs=3, patience=3, batch_size=64,
+                               steps_per_execution=steps, random_state=1)
+        model.fit(X[:400], y[:400], validation_data=(X[400:], y[400:]))
+        histories.append(model.history_["val_loss"])
+    np.testing.assert_allclose(histories[0], histories[1], rtol=1e-4)
+
+
+def test_dfnn_default_is_the_thesis_architecture_and_the_preset_the_thesis_setting(
+        compose_cfg):
+    from bench.instantiate import build
+
+    architecture = {"hidden_units": [128, 64], "batch_norm": True, "dropout": 0.3,
+                    "activation": "relu", "class_weight": "balanced"}
+    default = build(compose_cfg("model=dfnn")[0].model)
+    thesis = build(compose_cfg("experiment=unsw_dfnn", small=False)[0].model)
+    for model in (default, thesis):
+        assert {k: model.get_params()[k] for k in architecture} == architecture
+    assert {k: thesis.get_params()[k] for k in ("batch_size", "learning_rate", "epochs",
+                                                "patience", "min_delta",
+                                                "steps_per_execution")} == {
+        "batch_size": 32, "learning_rate": 1e-3, "epochs": 50, "patience": 5,
+        "min_delta": 0.0, "steps_per_execution": 1}
+    # the YAML and the class agree on the fast defaults (python and CLI users get the same)
+    assert default.get_params() | {"random_state": 0} == DFNNClassifier().get_params() | {
+        "hidden_units": [128, 64], "random_state": 0}
+
+
+def test_nothing_in_bench_hides_a_gpu_from_keras():
+    from pathlib import Path
+
+    import bench
+
+    forcing = ("CUDA_VISIBLE_DEVICES", "set_visible_devices", "/CPU:0", "/cpu:0")
+    root = Path(bench.__file__).parent
+    offenders = [f"{path.relative_to(root)}: {word}" for path in root.rglob("*.py")
+                 for word in forcing if word in path.read_text()]
+    assert offenders == []

@@ -20,12 +20,14 @@ class SkewedLog1p(TransformerMixin, BaseEstimator):
     `columns="auto"` picks, on the data given to `fit` (TRAIN), the columns that are
     non-negative with skewness above `skew_threshold`; a list names them explicitly; "none"
     disables the transform. Negative values met later are clipped to 0 before log1p.
-    Input and output: (n_rows, n_columns) arrays or frames, same column order.
+    Input: (n_rows, n_columns) array or frame; output: an array of `dtype`, same column order.
     """
 
-    def __init__(self, columns: str | Sequence[str] = "auto", skew_threshold: float = 1.0):
+    def __init__(self, columns: str | Sequence[str] = "auto", skew_threshold: float = 1.0,
+                 dtype: str = "float32"):
         self.columns = columns
         self.skew_threshold = skew_threshold
+        self.dtype = dtype
 
     def fit(self, X: Any, y: Any = None) -> SkewedLog1p:
         frame = pd.DataFrame(X).reset_index(drop=True)
@@ -46,7 +48,7 @@ class SkewedLog1p(TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "mask_")
-        values = np.asarray(X, dtype=float).copy()
+        values = np.array(X, dtype=self.dtype)  # one copy, already in the output dtype
         values[:, self.mask_] = np.log1p(np.clip(values[:, self.mask_], 0, None))
         return values
 
@@ -58,23 +60,29 @@ class SkewedLog1p(TransformerMixin, BaseEstimator):
 def build_preprocessor(categorical: Sequence[str], numeric: Sequence[str],
                        scaler: BaseEstimator | None = None,
                        log1p: str | Sequence[str] = "auto", skew_threshold: float = 1.0,
-                       min_frequency: int | None = None) -> ColumnTransformer:
+                       min_frequency: int | None = None,
+                       dtype: str = "float32") -> ColumnTransformer:
     """A ColumnTransformer: one-hot for `categorical`, log1p + scaler for `numeric`.
 
     Categories unseen on TRAIN are encoded as all zeros (or as the infrequent bucket when
     `min_frequency` is set), so scoring never crashes on a new protocol or service.
-    Output: a dense float array, one-hot columns first.
+    Output: a dense array of `dtype`, one-hot columns first. float32 by default: xgboost and
+    Keras compute in float32 anyway, the matrix takes half the memory of float64 (0.7 GiB less
+    on 1.6 M NSL-KDD rows), and detectors that need float64 (densities) cast their input;
+    scalers keep float32 (their statistics are accumulated in float64), and counts above 2**24
+    left unscaled (`preprocess=raw`) are rounded to 7 significant digits. `dtype=float64`
+    restores the old output.
     """
     scaler = scaler if scaler is not None else StandardScaler()
     one_hot = OneHotEncoder(
         handle_unknown="infrequent_if_exist" if min_frequency else "ignore",
-        min_frequency=min_frequency, sparse_output=False, dtype=np.float32,
+        min_frequency=min_frequency, sparse_output=False, dtype=dtype,
     )
     transformers: list[tuple[str, Any, list[str]]] = []
     if categorical:
         transformers.append(("categorical", one_hot, list(categorical)))
     if numeric:
-        numeric_steps = make_pipeline(SkewedLog1p(log1p, skew_threshold), scaler)
+        numeric_steps = make_pipeline(SkewedLog1p(log1p, skew_threshold, dtype), scaler)
         transformers.append(("numeric", numeric_steps, list(numeric)))
     return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0,
                              verbose_feature_names_out=True)

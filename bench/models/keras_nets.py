@@ -45,9 +45,9 @@ def _predict(model: Any, X: np.ndarray) -> np.ndarray:
     return np.concatenate(outputs) if outputs else np.empty((0,))
 
 
-def _early_stopping(keras: Any, patience: int) -> Any:
+def _early_stopping(keras: Any, patience: int, min_delta: float = 0.0) -> Any:
     return keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
-                                         restore_best_weights=True)
+                                         min_delta=min_delta, restore_best_weights=True)
 
 
 class DFNNClassifier(ClassifierMixin, BaseEstimator):
@@ -56,14 +56,22 @@ class DFNNClassifier(ClassifierMixin, BaseEstimator):
     Architecture: for each width in `hidden_units`, Dense(activation) -> BatchNorm (if
     `batch_norm`) -> Dropout (if `dropout` > 0); then Dense(1, sigmoid). Adam, binary
     cross-entropy, class weights from sklearn's `compute_class_weight("balanced")` unless
-    `class_weight=None`. Early stopping on `val_loss` with `patience`, best weights restored;
-    without `validation_data`, a stratified `validation_fraction` of the fit data is held out.
+    `class_weight=None`. Early stopping on `val_loss` with `patience` (an epoch counts as better
+    when it lowers the best VAL loss by more than `min_delta`), best weights restored; without
+    `validation_data`, a stratified `validation_fraction` of the fit data is held out.
     `callbacks` are extra Keras callbacks (e.g. an Optuna pruning callback).
+
+    Speed (scripts/bench_dfnn.py, docs/keras_gpu.md): an epoch on CPU is compute-bound from
+    batch 512 up, so the defaults train few epochs (batch 1024 with the learning rate scaled
+    to 2e-3, at most 10 epochs, patience 2) and run `steps_per_execution` batches per call
+    into TensorFlow. XLA is left to Keras' `jit_compile="auto"`: on with a GPU, off on CPU
+    (where it made an epoch about 10x slower here).
     """
 
     def __init__(self, hidden_units: Sequence[int] = (128, 64), batch_norm: bool = True,
-                 dropout: float = 0.3, activation: str = "relu", learning_rate: float = 1e-3,
-                 batch_size: int = 512, epochs: int = 30, patience: int = 5,
+                 dropout: float = 0.3, activation: str = "relu", learning_rate: float = 2e-3,
+                 batch_size: int = 1024, epochs: int = 10, patience: int = 2,
+                 min_delta: float = 0.0, steps_per_execution: int = 8,
                  class_weight: str | None = "balanced", validation_fraction: float = 0.1,
                  random_state: int = 0, verbose: int = 0, callbacks: Sequence[Any] | None = None):
         self.hidden_units = hidden_units
@@ -74,6 +82,8 @@ class DFNNClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.epochs = epochs
         self.patience = patience
+        self.min_delta = min_delta
+        self.steps_per_execution = steps_per_execution
         self.class_weight = class_weight
         self.validation_fraction = validation_fraction
         self.random_state = random_state
@@ -91,7 +101,8 @@ class DFNNClassifier(ClassifierMixin, BaseEstimator):
                 model.add(layers.Dropout(self.dropout))
         model.add(layers.Dense(1, activation="sigmoid"))
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=self.learning_rate),
-                      loss="binary_crossentropy")
+                      loss="binary_crossentropy",
+                      steps_per_execution=int(self.steps_per_execution))
         return model
 
     def fit(self, X: Any, y: Any, validation_data: tuple[Any, Any] | None = None
@@ -117,7 +128,8 @@ class DFNNClassifier(ClassifierMixin, BaseEstimator):
         history = model.fit(
             X, y, validation_data=(X_val, y_val), epochs=self.epochs,
             batch_size=self.batch_size, class_weight=weights, verbose=self.verbose,
-            callbacks=[_early_stopping(keras, self.patience), *(self.callbacks or [])],
+            callbacks=[_early_stopping(keras, self.patience, self.min_delta),
+                       *(self.callbacks or [])],
         )
         self.model_ = model
         self.history_ = {k: [float(v) for v in values] for k, values in history.history.items()}
