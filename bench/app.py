@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from pathlib import Path
 
 import hydra
@@ -66,15 +67,20 @@ def task(cfg: DictConfig) -> float | list[float]:
 
 
 def _run(cfg: DictConfig, choices: dict[str, str]) -> float | list[float]:
-    from bench import tracking
+    from bench import cells, tracking
     from bench.experiment import run_experiment
 
+    started = time.perf_counter()
     result = run_experiment(cfg, choices)
     print(results_table(result.metrics))
     experiment_id = tracking.get_run(cfg.tracking.uri, result.run_id).info.experiment_id
     print(f"MLflow run {result.run_id} (experiment '{result.experiment}')")
     print(ui_hint(cfg.tracking.uri, experiment_id, result.run_id))
-    return objective_value(result.metrics, cfg.optimized_metric)
+    value = objective_value(result.metrics, cfg.optimized_metric)
+    cells.record(cells.CellOutcome(cells.FINISHED, result.run_id, value,
+                                   result.metrics.get("test_f1"),
+                                   time.perf_counter() - started))
+    return value
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="config",

@@ -1,0 +1,43 @@
+"""What happened to the cell (one Hydra job) that this process ran last.
+
+The task records its outcome here (FINISHED, or SKIPPED when `resume=true` reused a finished
+run); Hydra callbacks that run in the same process after the job (the end-of-multirun summary)
+read it with `take()`. A job that raised records nothing: its callbacks see Hydra's FAILED
+status instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+FINISHED, SKIPPED, FAILED = "FINISHED", "SKIPPED", "FAILED"
+
+
+@dataclass
+class CellOutcome:
+    """`objective`: the value returned to the sweeper (VAL); `test_f1` is shown beside it."""
+
+    status: str
+    run_id: str | None = None
+    objective: float | list[float] | None = None
+    test_f1: float | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_last: CellOutcome | None = None
+
+
+def record(outcome: CellOutcome) -> None:
+    global _last
+    _last = outcome
+
+
+def take() -> CellOutcome | None:
+    """The last recorded outcome, cleared so the next job starts empty."""
+    global _last
+    outcome, _last = _last, None
+    return outcome
