@@ -3,6 +3,7 @@ and reading runs back. No other module of bench imports mlflow (tests/test_layou
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -157,6 +158,23 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None,
     store.log_batch(run_id, metrics=metric_list(metrics, step or 0))
 
 
+@functools.lru_cache(maxsize=16)
+def _client_for(uri: str) -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient(uri)
+
+
+def store_client(uri: str | None = None) -> Any:
+    """The MlflowClient of the store `uri` (None: the current tracking URI), one per URI and
+    process: building a client costs ~20 ms, and a run makes dozens of calls."""
+    if uri is None:
+        import mlflow
+
+        uri = mlflow.get_tracking_uri()
+    return _client_for(str(uri))
+
+
 def _target_run(run_id: str | None, uri: str | None) -> tuple[str, Any]:
     """(run id, client): the given run in the store `uri`, else the active run."""
     import mlflow
@@ -166,7 +184,7 @@ def _target_run(run_id: str | None, uri: str | None) -> tuple[str, Any]:
         if active is None:
             raise RuntimeError("no active MLflow run and no run_id given")
         run_id = active.info.run_id
-    return run_id, mlflow.MlflowClient(uri)
+    return run_id, store_client(uri)
 
 
 def log_history(history: Mapping[str, list[float]], prefix: str) -> None:
@@ -212,9 +230,8 @@ def log_artifacts(folder: str | Path, artifact_path: str | None = None,
 def get_or_create_experiment(uri: str, name: str) -> str:
     """The id of experiment `name` in the store `uri`, created (artifacts beside a sqlite
     store) when missing. A store that cannot be used is a TrackingError."""
-    from mlflow import MlflowClient
 
-    store = MlflowClient(uri)
+    store = store_client(uri)
     try:
         existing = store.get_experiment_by_name(name)
         if existing is not None:
@@ -233,10 +250,9 @@ def get_or_create_experiment(uri: str, name: str) -> str:
 
 def experiments(uri: str) -> dict[str, str]:
     """{name: experiment id} of the active experiments in the store `uri`."""
-    from mlflow import MlflowClient
     from mlflow.entities import ViewType
 
-    found = MlflowClient(uri).search_experiments(view_type=ViewType.ACTIVE_ONLY)
+    found = store_client(uri).search_experiments(view_type=ViewType.ACTIVE_ONLY)
     return {e.name: e.experiment_id for e in found}
 
 
@@ -244,10 +260,9 @@ def search_all_runs(uri: str, experiment_ids: list[str], filter_string: str = ""
                     page_size: int = 1000) -> list[Any]:
     """Every active run of the experiments matching `filter_string` (MLflow search syntax),
     following MLflow's page tokens to the end. Returns mlflow Run entities."""
-    from mlflow import MlflowClient
     from mlflow.entities import ViewType
 
-    store = MlflowClient(uri)
+    store = store_client(uri)
     runs: list[Any] = []
     token = None
     while True:
@@ -262,9 +277,8 @@ def search_all_runs(uri: str, experiment_ids: list[str], filter_string: str = ""
 
 def get_run(uri: str, run_id: str) -> Any:
     """The mlflow Run entity `run_id` of the store `uri` (info, data.params/metrics/tags)."""
-    from mlflow import MlflowClient
 
-    return MlflowClient(uri).get_run(run_id)
+    return store_client(uri).get_run(run_id)
 
 
 # ---- reading runs back: report, analyze
@@ -361,10 +375,9 @@ def prepare_store(uri: str) -> None:
     launches a grid, so that parallel workers never race to create a fresh store's schema."""
     preflight(uri)
     if uri.startswith(("sqlite:", *SQL_SERVER_SCHEMES)):
-        from mlflow import MlflowClient
 
         try:
-            MlflowClient(uri).search_experiments(max_results=1)
+            store_client(uri).search_experiments(max_results=1)
         except Exception as error:
             raise TrackingError(mask_secrets(f"cannot use MLflow store {uri}: {error}")) from error
 
@@ -552,7 +565,6 @@ def register_best(uri: str, dataset: str, metric: str = "val_f1", alias: str = "
     earliest run. Returns {"name", "version", "run_id", metric}. ConfigError for a metric
     that is not a VAL metric; TrackingError when no run qualifies.
     """
-    from mlflow import MlflowClient
 
     from bench.errors import ConfigError
 
@@ -569,7 +581,7 @@ def register_best(uri: str, dataset: str, metric: str = "val_f1", alias: str = "
                             f"in {uri}")
     best = max(runs, key=lambda r: (r.data.metrics[metric], -r.info.start_time))
     name = name or f"bench-{dataset}"
-    client = MlflowClient(uri)
+    client = store_client(uri)
     tags = best.data.tags
     description = (f"best of {len(runs)} run(s) of dataset={dataset} by {metric} "
                    f"({best.data.metrics[metric]:.4f}): selector={tags.get('selector')} "
@@ -598,41 +610,36 @@ MAX_TAG_LENGTH = 5000  # tags the sweep writes (error messages) are cut here
 
 def create_run(uri: str, experiment_id: str, run_name: str, tags: Mapping[str, str]) -> str:
     """A new RUNNING run (not made active) in `experiment_id`; returns its id."""
-    from mlflow import MlflowClient
 
-    run = MlflowClient(uri).create_run(experiment_id, tags=dict(tags), run_name=run_name)
+    run = store_client(uri).create_run(experiment_id, tags=dict(tags), run_name=run_name)
     return run.info.run_id
 
 
 def set_tags(uri: str, run_id: str, tags: Mapping[str, Any]) -> None:
     """Tags (values as text, cut to 5000 characters) on `run_id`, in one request."""
-    from mlflow import MlflowClient
     from mlflow.entities import RunTag
 
     items = [RunTag(k, str(v)[:MAX_TAG_LENGTH]) for k, v in tags.items()]
-    MlflowClient(uri).log_batch(run_id, tags=items)
+    store_client(uri).log_batch(run_id, tags=items)
 
 
 def set_terminated(uri: str, run_id: str, status: str) -> None:
     """End `run_id` with `status` (FINISHED, FAILED or KILLED)."""
-    from mlflow import MlflowClient
 
-    MlflowClient(uri).set_terminated(run_id, status)
+    store_client(uri).set_terminated(run_id, status)
 
 
 def log_text_to(uri: str, run_id: str, text: str, path: str) -> None:
     """`text` as the artifact file `path` of `run_id`."""
-    from mlflow import MlflowClient
 
-    MlflowClient(uri).log_text(run_id, text, path)
+    store_client(uri).log_text(run_id, text, path)
 
 
 def log_artifact_to(uri: str, run_id: str, local_path: str | Path,
                     artifact_path: str | None = None) -> None:
     """One local file as an artifact of `run_id`, under the folder `artifact_path`."""
-    from mlflow import MlflowClient
 
-    MlflowClient(uri).log_artifact(run_id, str(local_path), artifact_path)
+    store_client(uri).log_artifact(run_id, str(local_path), artifact_path)
 
 
 def last_active_run() -> Any:

@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from bench.errors import ConfigError
+from bench.evaluation import PLOTS
 from bench.instantiate import BUILDABLE, HYDRA_CALLBACKS, build_for_validation, check_node
 
 GROUPS = ("dataset", "split", "preprocess", "selector", "model", "threshold")
@@ -171,6 +172,9 @@ RULES["xgboost.XGBRegressor"] = RULES["xgboost.XGBClassifier"]
 # The threshold's checks live in its class (built below): its keys are named there.
 _BENCH_KEYS: dict[str, Rule] = {
     "seed": SEED, "evaluation.latency_batch_rows": integer(1),
+    "evaluation.plots": Rule(lambda v: v in ("all", "none") or (
+        isinstance(v, list) and all(name in PLOTS for name in v)),
+        f"all, none or a list of {', '.join(PLOTS)}"),
     "audit.drop_test_duplicates": BOOLEAN,
     "tracking.experiment": TEXT_OR_NULL, "tracking.uri": TEXT,
 }

@@ -1,0 +1,8 @@
+"""Thresholds chosen on VAL, metrics, and figures.
+
+PLOTS names the figures a run can log (`evaluation.plots`); kept here, free of matplotlib, so
+the config validation can check the setting without importing the plotting stack.
+"""
+
+PLOTS = ("confusion_matrix", "roc", "precision_recall", "threshold_curve", "score_histogram",
+         "epsilon_curve")
