@@ -119,6 +119,7 @@ def test_non_finite_policies(tmp_path):
     assert (rates == 0).sum() >= 3  # NaN -> 0
 
 
+@pytest.mark.slow
 def test_cicids2017_preset_end_to_end_by_file(tmp_path):
     """Identifiers never reach the model; non-finite handling is counted in the run."""
     write_cic(tmp_path / "data")
@@ -190,6 +191,24 @@ BAD_INPUT = {
 }
 
 
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_raises_a_bench_error_naming_files_and_columns(tmp_path, case):
+    from bench.data.table import load
+    from bench.errors import BenchError
+
+    make, extra_args, extra_text = BAD_INPUT[case]
+    names = make(tmp_path)
+    options = {"path": ".", "label": "Label", "normal": ["normal"]}
+    for arg in extra_args:
+        key, value = arg.removeprefix("dataset.").split("=")
+        options[key] = value.strip("[]").split(",") if value.startswith("[") else value
+    with pytest.raises(BenchError) as error:
+        load(data_dir=tmp_path, cache_dir=tmp_path / "cache", **options)
+    for text in [*names, *extra_text]:
+        assert text in str(error.value), (text, str(error.value))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(BAD_INPUT))
 def test_bad_input_is_one_line_before_any_run(tmp_path, case):
     make, extra_args, extra_text = BAD_INPUT[case]
@@ -276,7 +295,7 @@ def test_sha256_pin_and_duplicate_header_policy(tmp_path):
     assert {"bytes", "bytes.1"} <= set(renamed.schema.numeric)
     with pytest.raises(DataError, match="differs from the value pinned"):
         load(path=str(path), label="Label", normal="normal", duplicate_columns="keep_first",
-             sha256={"a.csv": "0" * 64})
+             sha256=["0" * 64 + "  a.csv"])
 
 
 def test_gzip_and_parquet_files_give_the_same_rows(tmp_path):
@@ -293,3 +312,69 @@ def test_gzip_and_parquet_files_give_the_same_rows(tmp_path):
     for frame in frames[1:]:
         pd.testing.assert_frame_equal(frame, frames[0], check_dtype=False,
                                       check_categorical=False)
+
+
+# ------------------------------------------------------------------------------------------
+# The real NSL-KDD and UNSW files through dataset=table give what the dedicated loaders give.
+
+PRESETS = Path(__file__).resolve().parent / "table_presets"
+
+
+def _real_data_dir(*names: str) -> Path:
+    from bench.data.files import find
+
+    value = os.environ.get("BENCH_DATA_DIR")
+    how = "set BENCH_DATA_DIR=/path/to/datasets (e.g. ../shared/datasets) to run real-data tests"
+    if not value:
+        pytest.skip(f"BENCH_DATA_DIR is not set: {how}")
+    missing = [n for n in names if find(value, n) is None]
+    if missing:
+        pytest.skip(f"{missing} not in BENCH_DATA_DIR={value}: {how}")
+    return Path(value)
+
+
+def _table_cfg(preset: str, data: Path, cache: Path):
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(PRESETS / preset)
+    cfg.data_dir, cfg.cache_dir = str(data), str(cache)
+    return cfg
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+@pytest.mark.parametrize(("dedicated", "preset", "files"), [
+    ("nslkdd", "nslkdd_table.yaml", ("KDDTrain+.txt", "KDDTest+.txt")),
+    ("unsw", "unsw_table.yaml", ("UNSW_NB15_testing-set.csv",)),
+])
+def test_real_files_through_the_table_dataset_match_the_dedicated_loader(
+        compose_cfg, tmp_path, dedicated, preset, files):
+    from omegaconf import open_dict
+
+    from bench.experiment import run_experiment
+    from bench.instantiate import build
+
+    data = _real_data_dir(*files)
+    cfg, choices = compose_cfg(f"dataset={dedicated}", f"paths.data_dir={data}",
+                               f"paths.cache_dir={tmp_path / 'cache'}", "model=xgboost",
+                               small=False)
+    table_cfg = _table_cfg(preset, data, tmp_path / "cache")
+    ours, theirs = build(table_cfg), build(cfg.dataset)
+    assert ours.schema.features == theirs.schema.features
+    for part in ("train", "test"):
+        a, b = getattr(ours, part), getattr(theirs, part)
+        if b is None:
+            assert a is None
+            continue
+        features = list(theirs.schema.features)
+        pd.testing.assert_frame_equal(a[features].astype(object), b[features].astype(object),
+                                      check_dtype=False)
+        assert (a[ours.schema.label].to_numpy() == b[theirs.schema.label].to_numpy()).all()
+    expected = run_experiment(cfg, choices, echo=lambda *_: None).metrics
+    with open_dict(cfg):
+        cfg.dataset = table_cfg
+    got = run_experiment(cfg, {**choices, "dataset": "table"}, echo=lambda *_: None).metrics
+    test_metrics = sorted(k for k in expected if k.startswith("test_")
+                          and "family" not in k and "latency" not in k)
+    assert test_metrics
+    assert {k: got[k] for k in test_metrics} == {k: expected[k] for k in test_metrics}

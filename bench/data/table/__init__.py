@@ -125,7 +125,7 @@ def _read_all(paths: Sequence[Path], headers: Mapping[Path, Header], options: Ta
     for i, path in enumerate(paths):
         digest = cache.digest(path)
         pinned = pins.get(path.name) or pins.get(path.name.removesuffix(".gz"))
-        if pinned and pinned.lower() != digest.sha256:
+        if pinned and pinned != digest.sha256:
             raise DataError(f"{path}: sha256 {digest.sha256} differs from the value pinned in "
                             f"dataset.sha256 ({pinned})")
         frame, hit = load_file(headers[path], options, cache, digest)
@@ -137,6 +137,24 @@ def _read_all(paths: Sequence[Path], headers: Mapping[Path, Header], options: Ta
     return frames, notes
 
 
+def _pins(sha256: Sequence[str] | None) -> dict[str, str]:
+    """{file name: sha256} from lines in `sha256sum` output form: '<sha256>  <file name>'.
+
+    (A list rather than a mapping: file names such as KDDTrain+.txt are not valid MLflow param
+    keys, and the flattened config is logged as params.)
+    """
+    if isinstance(sha256, str | Mapping):
+        raise ConfigError("dataset.sha256 must be a list of '<sha256>  <file name>' lines (as "
+                          f"printed by sha256sum), got {sha256!r}")
+    pins = {}
+    for line in sha256 or ():
+        parts = str(line).split(maxsplit=1)
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise ConfigError(f"dataset.sha256: {line!r} is not '<sha256>  <file name>'")
+        pins[parts[1].strip().lstrip("*")] = parts[0].lower()
+    return pins
+
+
 def load(
     path: str | Sequence[str] | None = None,
     label: str | None = None,
@@ -146,7 +164,7 @@ def load(
     data_dir: str | Path = "data",
     cache_dir: str | Path | None = None,
     name: str = "table",
-    sha256: Mapping[str, str] | None = None,
+    sha256: Sequence[str] | None = None,
     **options: object,
 ) -> Dataset:
     """Load a labelled table (see the module doc and `TableOptions` for the options).
@@ -169,7 +187,7 @@ def load(
             raise ConfigError(f"file(s) {sorted(map(str, shared))} are in both dataset.path and "
                               "dataset.test_path")
     paths = [p for group in roles_of.values() for p in group]
-    pins = {str(k): str(v) for k, v in (sha256 or {}).items()}
+    pins = _pins(sha256)
     unknown = [k for k in pins if not any(k in (p.name, p.name.removesuffix(".gz"))
                                           for p in paths)]
     if unknown:
