@@ -378,3 +378,25 @@ def test_real_files_through_the_table_dataset_match_the_dedicated_loader(
                           and "family" not in k and "latency" not in k)
     assert test_metrics
     assert {k: got[k] for k in test_metrics} == {k: expected[k] for k in test_metrics}
+
+
+def test_zeek_conn_example_composes_and_loads(compose_cfg, tmp_path):
+    from bench.instantiate import build
+
+    header = ("ts,uid,id.orig_h,id.orig_p,id.resp_h,id.resp_p,proto,service,duration,"
+              "orig_bytes,resp_bytes,conn_state,history,tunnel_parents,label,detailed_label")
+    rows = [f"{1545403816.0 + i},C{i}x,192.168.1.{i % 9},{40000 + i},10.0.0.{i % 5},"
+            f"{80 if i % 2 else 23},tcp,{'-' if i % 3 else 'http'},{'-' if i % 7 == 0 else i},"
+            f"{i * 10},{i},S0,S,(empty),{'Malicious' if i % 4 == 0 else 'Benign'},"
+            f"{'PartOfAHorizontalPortScan' if i % 4 == 0 else '-'}" for i in range(80)]
+    _small(tmp_path, "conn.csv", rows, header)
+    cfg, _ = compose_cfg("dataset=table", "+dataset/examples=zeek_conn", "dataset.path=conn.csv",
+                         f"paths.data_dir={tmp_path}", "dataset.normal=[Benign]", small=False)
+    ds = build(cfg.dataset)
+    assert set(ds.schema.identifiers) == {"ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h",
+                                          "id.resp_p"}
+    assert set(ds.schema.categorical) == {"proto", "service", "conn_state", "history"}
+    assert ds.schema.family == "detailed_label"
+    assert ds.notes["data.non_finite_cells"] == str(len(range(0, 80, 7)))  # duration "-"
+    assert "(missing)" in set(ds.train["service"])
+    assert int(ds.train["label"].sum()) == 20
