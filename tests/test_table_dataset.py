@@ -400,3 +400,4 @@ def test_zeek_conn_example_composes_and_loads(compose_cfg, tmp_path):
     assert ds.notes["data.non_finite_cells"] == str(len(range(0, 80, 7)))  # duration "-"
     assert "(missing)" in set(ds.train["service"])
     assert int(ds.train["label"].sum()) == 20
+    assert set(ds.train["detailed_label"]) == {"PartOfAHorizontalPortScan", "Benign"}

@@ -88,6 +88,10 @@ def add_label(frame: pd.DataFrame, header: Header, options: TableOptions, roles:
     if options.families:
         mapped = values.map(options.families).fillna(values)
         frame["attack_family"] = mapped.astype("category")
+    elif options.family and options.family != options.label and frame[options.family].isna().any():
+        # A family column empty on normal rows (Zeek's "-"): the row's label value instead.
+        filled = frame[options.family].astype(object).fillna(values.astype(object))
+        frame[options.family] = filled.astype(str).astype("category")
     return frame
 
 
