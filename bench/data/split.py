@@ -184,3 +184,156 @@ class GroupedSplit:
         return Splits(train, val, test, f"{where}; attack groups of {column!r} held out of "
                       f"TRAIN into VAL: {held} (holdout={self.holdout}, seed={self.seed}); "
                       f"other rows stratified (val_size={self.val_size})")
+
+
+# --------------------------------------------------------------------------------------------
+# Splits by file and by time (datasets that record each row's file in `source_file`).
+
+SOURCE_FILE = "source_file"
+
+
+def _pick_files(available: list[str], wanted: list[str], key: str) -> list[str]:
+    """The `available` file names matching `wanted` (with or without .gz); ConfigError if not."""
+    picked = []
+    for name in wanted:
+        match = [a for a in available if name in (a, a.removesuffix(".gz"), f"{a}.gz")]
+        if not match:
+            raise ConfigError(f"split.{key}: no file {name!r} in the dataset; its files: "
+                              f"{available}")
+        picked.extend(m for m in match if m not in picked)
+    return picked
+
+
+def _non_empty(parts: dict[str, pd.DataFrame], how: str) -> None:
+    for name, part in parts.items():
+        if part.empty:
+            raise ConfigError(f"{how} leaves {name.upper()} empty")
+
+
+@dataclass
+class ByFileSplit:
+    """TEST = whole files (`test_files`), VAL = whole files (`val_files`) or a label-stratified
+    `val_size` share of the TRAIN files' rows, TRAIN = `train_files` (default: all the others).
+
+    For captures stored one file per day or per scenario, where rows of one file resemble each
+    other more than rows of different files. With a fixed TEST partition in the dataset,
+    `test_files` must be empty.
+    """
+
+    test_files: tuple[str, ...] = ()
+    val_files: tuple[str, ...] = ()
+    train_files: tuple[str, ...] = ()
+    val_size: float = 0.2
+    seed: int = 0
+
+    def __call__(self, dataset: Dataset) -> Splits:
+        frame = dataset.train
+        if SOURCE_FILE not in frame.columns:
+            raise ConfigError(f"split=by_file needs a dataset that records each row's file "
+                              f"(column {SOURCE_FILE!r}), such as dataset=table")
+        if dataset.test is not None and self.test_files:
+            raise ConfigError("split.test_files must be empty: the dataset has a fixed TEST "
+                              "partition (dataset.test_path)")
+        if dataset.test is None and not self.test_files:
+            raise ConfigError("split.test_files must name the TEST file(s)")
+        files = frame[SOURCE_FILE].astype(str)
+        available = list(dict.fromkeys(files))
+        test = _pick_files(available, list(self.test_files), "test_files")
+        val = _pick_files(available, list(self.val_files), "val_files")
+        train = (_pick_files(available, list(self.train_files), "train_files")
+                 or [f for f in available if f not in {*test, *val}])
+        clash = (set(train) & set(test)) | (set(train) & set(val)) | (set(val) & set(test))
+        if clash:
+            raise ConfigError(f"split: file(s) {sorted(clash)} are in more than one partition")
+        parts = {"train": frame.loc[files.isin(train).to_numpy()],
+                 "test": (dataset.test if dataset.test is not None
+                          else frame.loc[files.isin(test).to_numpy()])}
+        if val:
+            parts["val"] = frame.loc[files.isin(val).to_numpy()]
+            how = f"VAL = {val}"
+        else:
+            _check_fraction("val_size", self.val_size)
+            parts["train"], parts["val"] = train_test_split(
+                parts["train"], test_size=self.val_size, random_state=self.seed,
+                stratify=parts["train"][dataset.schema.label])
+            parts["train"], parts["val"] = parts["train"].sort_index(), parts["val"].sort_index()
+            how = f"VAL = a stratified {self.val_size} share of TRAIN (seed={self.seed})"
+        _non_empty(parts, "split=by_file")
+        unused = [f for f in available if f not in {*train, *val, *test}]
+        return Splits(parts["train"], parts["val"], parts["test"],
+                      f"by file: TRAIN = {train}; {how}; TEST = "
+                      f"{test or 'the dataset TEST partition'}"
+                      + (f"; unused: {unused}" if unused else ""))
+
+
+def _times(values: pd.Series, column: str, dayfirst: bool, unit: str | None) -> pd.Series:
+    """`values` as timestamps; DataError naming the column and the first unparsable value."""
+    from bench.errors import DataError
+
+    if pd.api.types.is_numeric_dtype(values):
+        return pd.to_datetime(values, unit=unit or "s", errors="coerce")
+    text = values.astype("string")
+    times = pd.to_datetime(text, format="mixed", dayfirst=dayfirst, errors="coerce")
+    bad = times.isna() & text.notna()
+    if bad.any():
+        raise DataError(f"split=by_time: column {column!r}: value {text[bad].iloc[0]!r} is not a "
+                        "date/time (set split.dayfirst or split.unit?)")
+    return times
+
+
+def _cut(value: object, dayfirst: bool, unit: str | None, key: str) -> pd.Timestamp:
+    try:
+        if unit is not None and isinstance(value, int | float):
+            return pd.to_datetime(value, unit=unit)
+        return pd.to_datetime(str(value), dayfirst=dayfirst)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"split.{key}: {value!r} is not a date/time ({exc})") from exc
+
+
+@dataclass
+class ByTimeSplit:
+    """TRAIN < `val_from` <= VAL < `test_from` <= TEST on the time column `column`.
+
+    Without `val_from`, VAL = the latest `val_size` share (in time) of the rows before
+    `test_from`. The time column must not be a feature (declare it identifier or metadata;
+    well-known names such as Timestamp / ts are flagged by dataset=table). Rows whose time is
+    missing are an error.
+    """
+
+    column: str = "Timestamp"
+    test_from: str | float | None = None
+    val_from: str | float | None = None
+    val_size: float = 0.2
+    dayfirst: bool = False
+    unit: str | None = None
+
+    def __call__(self, dataset: Dataset) -> Splits:
+        frame = dataset.train
+        if self.column not in frame.columns:
+            raise ConfigError(f"split.column: no column {self.column!r} in the dataset")
+        if self.column in dataset.schema.features:
+            raise ConfigError(f"split.column {self.column!r} is a feature: declare it in "
+                              "dataset.identifiers or dataset.metadata first")
+        if dataset.test is not None or self.test_from is None:
+            raise ConfigError("split=by_time needs split.test_from and a dataset without a "
+                              "fixed TEST partition")
+        times = _times(frame[self.column], self.column, self.dayfirst, self.unit)
+        test_cut = _cut(self.test_from, self.dayfirst, self.unit, "test_from")
+        before = (times < test_cut).to_numpy()
+        parts = {"test": frame.loc[~before]}
+        if self.val_from is not None:
+            val_cut = _cut(self.val_from, self.dayfirst, self.unit, "val_from")
+            early = (times < val_cut).to_numpy()
+            parts["train"], parts["val"] = frame.loc[early], frame.loc[before & ~early]
+            how = f"VAL from {val_cut}"
+        else:
+            _check_fraction("val_size", self.val_size)
+            order = times[before].sort_values(kind="stable").index
+            n_val = round(len(order) * self.val_size)
+            cut = len(order) - n_val
+            parts["train"] = frame.loc[order[:cut]].sort_index()
+            parts["val"] = frame.loc[order[cut:]].sort_index()
+            how = f"VAL = the latest {self.val_size} share before TEST"
+        _non_empty(parts, f"split=by_time (test_from={self.test_from})")
+        return Splits(parts["train"], parts["val"], parts["test"],
+                      f"by time on {self.column!r}: TEST from {test_cut}; {how}")

@@ -1,0 +1,244 @@
+"""Any labelled flow table as a dataset (`dataset=table`): CSV, CSV.gz or Parquet files.
+
+`load` reads a file, a list, a folder or a glob (`path`; optional fixed TEST files in
+`test_path`), checks every header against the first before parsing anything, parses each file
+in chunks into compact dtypes (cached as Parquet by content hash), then per file: drops blank
+rows, maps the label column to the binary target (1 = attack) and applies the non-finite
+policy, and finally concatenates the files, adding the metadata column `source_file`.
+Identifier, label-proxy and metadata columns (declared, or flagged from a list of well-known
+flow identifiers) are in the schema's non-feature roles and never reach a model.
+See docs/datasets.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from bench.data.cache import TableCache
+from bench.data.dataset import Dataset, Schema
+from bench.data.table.clean import (
+    CleanCounts,
+    add_label,
+    apply_non_finite,
+    drop_empty_rows,
+    fill_missing_text,
+)
+from bench.data.table.options import TableOptions
+from bench.data.table.read import Header, load_file, read_header, resolve_paths
+from bench.data.table.roles import SOURCE_FILE, Roles, check_same_columns, resolve_roles
+from bench.errors import ConfigError, DataError
+
+__all__ = ["load"]
+
+
+def _is_text(values: pd.Series) -> bool:
+    return isinstance(values.dtype, pd.CategoricalDtype)
+
+
+def _check_same_types(frames: Mapping[Path, pd.DataFrame], headers: Mapping[Path, Header]
+                      ) -> None:
+    """Raise DataError naming both files when a column is numeric in one and text in another
+    (a column with no value at all in a file is neutral and becomes text there)."""
+    seen: dict[str, tuple[Path, bool]] = {}
+    for path, frame in frames.items():
+        for column in frame.columns:
+            values = frame[column]
+            if not _is_text(values) and values.isna().all():
+                continue
+            text = _is_text(values)
+            first = seen.setdefault(column, (path, text))
+            if first[1] != text:
+                text_path, text_frame = (path, frame) if text else (first[0], frames[first[0]])
+                numeric_path = first[0] if text else path
+                strings = text_frame[column].astype("string")
+                bad = strings.notna() & pd.to_numeric(strings, errors="coerce").isna()
+                row = text_frame.index[int(bad.to_numpy().argmax())]
+                header = headers[text_path]
+                raise DataError(
+                    f"column {header.describe(column)} is numeric in {numeric_path} but text in "
+                    f"{text_path} (line {row + header.first_line}: {strings[row]!r}); make the "
+                    "files agree or declare the column in dataset.categorical")
+
+
+def _categorical(frame: pd.DataFrame, roles: Roles, options: TableOptions) -> tuple[list[str],
+                                                                                    str]:
+    """Categorical feature columns (declared, or every text column) and how they were chosen.
+
+    Raises DataError for an inferred or undeclared text column with more than
+    `max_categories` values (an address or an identifier, not a category).
+    """
+    skip = roles.not_features()
+    text = [c for c in frame.columns if _is_text(frame[c]) and c not in skip]
+    if options.categorical is not None:
+        undeclared = [c for c in text if c not in options.categorical]
+        if undeclared:
+            raise DataError(f"text column(s) {undeclared} are not declared in "
+                            "dataset.categorical: declare them there, or as dataset.identifiers "
+                            "/ dataset.metadata, or list them in dataset.drop")
+        return [c for c in options.categorical if c not in skip], "declared"
+    for column in text:
+        count = frame[column].nunique()
+        if count > options.max_categories:
+            raise DataError(
+                f"column {column!r} is text with {count:,} distinct values (more than "
+                f"dataset.max_categories={options.max_categories}): an address or identifier "
+                "rather than a category; declare it in dataset.identifiers or dataset.drop "
+                "(or in dataset.categorical to keep it)")
+    return text, "inferred (text columns)"
+
+
+def _clean(frames: dict[Path, pd.DataFrame], headers: Mapping[Path, Header],
+           options: TableOptions, roles: Roles, counts: CleanCounts) -> dict[Path, pd.DataFrame]:
+    out = {}
+    for path, frame in frames.items():
+        frame = drop_empty_rows(frame, counts)
+        frame = add_label(frame, headers[path], options, roles)
+        numeric = [c for c in frame.columns if c not in roles.not_features()
+                   and not _is_text(frame[c])]
+        out[path] = apply_non_finite(frame, headers[path], numeric, options.non_finite, counts)
+    return out
+
+
+def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate keeping categorical columns categorical (categories unified first)."""
+    frames = list(frames)
+    for column in frames[0].columns:
+        if _is_text(frames[0][column]) or any(_is_text(f[column]) for f in frames):
+            categories = pd.api.types.union_categoricals(
+                [f[column].astype(str).astype("category") if not _is_text(f[column])
+                 else f[column] for f in frames], ignore_order=True).categories
+            for frame in frames:
+                frame[column] = frame[column].astype(pd.CategoricalDtype(categories))
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(
+        drop=True)
+
+
+def _read_all(paths: Sequence[Path], headers: Mapping[Path, Header], options: TableOptions,
+              cache: TableCache, pins: Mapping[str, str]) -> tuple[dict[Path, pd.DataFrame],
+                                                                   dict[str, str]]:
+    """Parse (or load from the cache) every file; check sha256 pins first. Returns frames and
+    one note per file."""
+    frames, notes = {}, {}
+    for i, path in enumerate(paths):
+        digest = cache.digest(path)
+        pinned = pins.get(path.name) or pins.get(path.name.removesuffix(".gz"))
+        if pinned and pinned != digest.sha256:
+            raise DataError(f"{path}: sha256 {digest.sha256} differs from the value pinned in "
+                            f"dataset.sha256 ({pinned})")
+        frame, hit = load_file(headers[path], options, cache, digest)
+        cache.remember(path, digest)
+        frames[path] = frame
+        notes[f"data.file.{i}"] = (f"{path.name}: {len(frame):,} rows, sha256 {digest.sha256}"
+                                   f"{' (pinned, ok)' if pinned else ''}, "
+                                   f"{'cache' if hit else 'parsed'}")
+    return frames, notes
+
+
+def _pins(sha256: Sequence[str] | None) -> dict[str, str]:
+    """{file name: sha256} from lines in `sha256sum` output form: '<sha256>  <file name>'.
+
+    (A list rather than a mapping: file names such as KDDTrain+.txt are not valid MLflow param
+    keys, and the flattened config is logged as params.)
+    """
+    if isinstance(sha256, str | Mapping):
+        raise ConfigError("dataset.sha256 must be a list of '<sha256>  <file name>' lines (as "
+                          f"printed by sha256sum), got {sha256!r}")
+    pins = {}
+    for line in sha256 or ():
+        parts = str(line).split(maxsplit=1)
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise ConfigError(f"dataset.sha256: {line!r} is not '<sha256>  <file name>'")
+        pins[parts[1].strip().lstrip("*")] = parts[0].lower()
+    return pins
+
+
+def load(
+    path: str | Sequence[str] | None = None,
+    label: str | None = None,
+    normal: Sequence[object] | object | None = None,
+    attack: Sequence[object] | object | None = None,
+    test_path: str | Sequence[str] | None = None,
+    data_dir: str | Path = "data",
+    cache_dir: str | Path | None = None,
+    name: str = "table",
+    sha256: Sequence[str] | None = None,
+    **options: object,
+) -> Dataset:
+    """Load a labelled table (see the module doc and `TableOptions` for the options).
+
+    `train` holds the rows of `path` (TRAIN/VAL, and TEST unless `test_path` is given or the
+    split picks TEST by file or time); `test` the rows of `test_path`. The frame keeps the
+    source columns (normalised names), adds the binary target `label` (1 = attack) and
+    `source_file`; rows are in file order, files in the listed order. Raises ConfigError /
+    DataError (naming file, line, column, value) before anything is fitted.
+    """
+    if not path:
+        raise ConfigError("dataset.path must name the data: a file, a list of files, a folder "
+                          "or a glob (relative to paths.data_dir)")
+    opts = TableOptions.from_config(label=label, normal=normal, attack=attack, **options)
+    roles_of = {"train": resolve_paths(path, data_dir, "path")}
+    if test_path:
+        roles_of["test"] = resolve_paths(test_path, data_dir, "test_path")
+        shared = set(roles_of["train"]) & set(roles_of["test"])
+        if shared:
+            raise ConfigError(f"file(s) {sorted(map(str, shared))} are in both dataset.path and "
+                              "dataset.test_path")
+    paths = [p for group in roles_of.values() for p in group]
+    pins = _pins(sha256)
+    unknown = [k for k in pins if not any(k in (p.name, p.name.removesuffix(".gz"))
+                                          for p in paths)]
+    if unknown:
+        raise ConfigError(f"dataset.sha256 pins file(s) {unknown} that are not among the "
+                          f"dataset's files {[p.name for p in paths]}")
+    headers = {p: read_header(p, opts) for p in paths}  # all headers before any parsing
+    check_same_columns(list(headers.values()))
+    roles = resolve_roles(headers[paths[0]], opts)
+    frames, notes = _read_all(paths, headers, opts, TableCache(cache_dir), pins)
+    _check_same_types(frames, headers)
+    counts = CleanCounts()
+    frames = _clean(frames, headers, opts, roles, counts)
+    names = pd.CategoricalDtype([p.name for p in paths])
+    for p, frame in frames.items():
+        frame[SOURCE_FILE] = pd.Series(p.name, index=frame.index).astype(names)
+    parts = {role: _concat([frames[p] for p in group]) for role, group in roles_of.items()}
+    categorical, how = _categorical(parts["train"], roles, opts)
+    for role, frame in parts.items():
+        parts[role] = fill_missing_text(frame, categorical, counts)
+    numeric = [c for c in parts["train"].columns if c not in roles.not_features()
+               and c not in categorical and not _is_text(parts["train"][c])]
+    schema = Schema(label=roles.target, categorical=tuple(categorical), numeric=tuple(numeric),
+                    family=roles.family, identifiers=roles.identifiers,
+                    label_proxies=roles.label_proxies, metadata=roles.metadata)
+    notes.update(_notes(opts, roles, counts, categorical, how, parts))
+    return Dataset(name=name, schema=schema, train=parts["train"], test=parts.get("test"),
+                   notes=notes)
+
+
+def _notes(options: TableOptions, roles: Roles, counts: CleanCounts, categorical: list[str],
+           how: str, parts: Mapping[str, pd.DataFrame]) -> dict[str, str]:
+    """Facts to print and tag on the run (MLflow tags)."""
+    notes = {
+        "data.partition": ", ".join(f"{role}: {len(f):,} rows from "
+                                    f"{f[SOURCE_FILE].nunique()} file(s)"
+                                    for role, f in parts.items()),
+        "data.categorical": f"{how}: {categorical}",
+        "data.label": (f"{options.label!r} -> {roles.target} (1 = attack); normal = "
+                       f"{list(options.normal) or 'all but dataset.attack'}"),
+        "data.non_finite": counts.non_finite_note(options.non_finite),
+        "data.non_finite_cells": str(sum(counts.cells.values())),
+        "data.non_finite_rows_dropped": str(counts.non_finite_rows),
+        "data.empty_rows_dropped": str(counts.empty_rows),
+    }
+    if roles.flagged:
+        notes["data.flow_identifiers"] = (
+            f"well-known flow identifier columns {list(roles.flagged)} are identifiers, never "
+            "features (dataset.flow_identifiers=false to keep them)")
+    if roles.absent:
+        notes["data.absent_columns"] = f"declared but not in the files: {list(roles.absent)}"
+    if counts.missing_text:
+        notes["data.missing_text"] = ", ".join(f"{c}: {n:,} set to '(missing)'"
+                                               for c, n in counts.missing_text.items())
+    return notes
