@@ -580,26 +580,35 @@ def register_best(uri: str, dataset: str, metric: str = "val_f1", alias: str = "
         raise TrackingError(f"no finished run of dataset={dataset} with metric {metric} "
                             f"in {uri}")
     best = max(runs, key=lambda r: (r.data.metrics[metric], -r.info.start_time))
-    name = name or f"bench-{dataset}"
+    return register_run(uri, best.info.run_id, name or f"bench-{dataset}", alias,
+                        f"best of {len(runs)} run(s) of dataset={dataset} by {metric}", metric)
+
+
+def register_run(uri: str, run_id: str, name: str, alias: str, why: str,
+                 metric: str) -> dict[str, Any]:
+    """Register the logged model of `run_id` as a new version of `name` with `alias`; the
+    description says `why` it was chosen and names the pipeline. Returns {"name", "version",
+    "run_id", metric, "alias"}."""
     client = store_client(uri)
-    tags = best.data.tags
-    description = (f"best of {len(runs)} run(s) of dataset={dataset} by {metric} "
-                   f"({best.data.metrics[metric]:.4f}): selector={tags.get('selector')} "
-                   f"model={tags.get('model')} threshold={tags.get('threshold')} "
-                   f"seed={tags.get('seed')}; test_f1={best.data.metrics.get('test_f1')}")
+    best = client.get_run(run_id)
+    tags, metrics = best.data.tags, best.data.metrics
+    description = (f"{why} ({metric} {metrics.get(metric, float('nan')):.4f}): "
+                   f"selector={tags.get('selector')} model={tags.get('model')} "
+                   f"threshold={tags.get('threshold')} seed={tags.get('seed')}; "
+                   f"test_f1={metrics.get('test_f1')}")
     try:
         client.get_registered_model(name)
     except Exception:
         client.create_registered_model(name)
     outputs = best.outputs.model_outputs if best.outputs else []
     model_id = outputs[0].model_id if outputs else None  # MLflow 3: the run's logged model
-    source = f"models:/{model_id}" if model_id else f"runs:/{best.info.run_id}/{MODEL_NAME}"
+    source = f"models:/{model_id}" if model_id else f"runs:/{run_id}/{MODEL_NAME}"
     version = client.create_model_version(
-        name, source, run_id=best.info.run_id, description=description,
+        name, source, run_id=run_id, description=description,
         tags={"selected_by": metric}, model_id=model_id)
     client.set_registered_model_alias(name, alias, version.version)
-    return {"name": name, "version": version.version, "run_id": best.info.run_id,
-            metric: best.data.metrics[metric], "alias": alias}
+    return {"name": name, "version": version.version, "run_id": run_id,
+            metric: metrics.get(metric), "alias": alias}
 
 
 # ---- sweeps: parent runs

@@ -21,10 +21,12 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from bench import tracking
+from bench.errors import ConfigError
 from bench.report import stats as report_stats
+from bench.report import tables
 from bench.report.__main__ import main as report_main
 from bench.report.build import ReportOptions, build_report
-from bench.report.runs import finished_runs, load_runs
+from bench.report.runs import RunSelection, finished_runs, load_runs
 from bench.report.tables import leaderboard, mean_ci
 
 MODELS = ("xgboost", "random_forest", "logreg")
@@ -330,3 +332,51 @@ def test_report_html_renders_its_images_in_a_browser(fake_store, tmp_path: Path)
     bad = tmp_path / "bad.html"
     bad.write_text('<html><body><img src="data:image/png;base64,AAAA"></body></html>')
     assert _images_in_browser(browser, bad, tmp_path) == (1, 1)
+
+
+# -- selection by VAL ------------------------------------------------------------------------
+def _selection_frame() -> pd.DataFrame:
+    """Two validations x three pipelines x two seeds; under `stratified` VAL prefers xgboost,
+    under `grouped` the detector, while TEST favours the detector everywhere."""
+    rows = []
+    val = {("stratified", "xgboost"): 0.99, ("stratified", "gaussian"): 0.90,
+           ("stratified", "logreg"): 0.95, ("grouped", "xgboost"): 0.70,
+           ("grouped", "gaussian"): 0.85, ("grouped", "logreg"): 0.60}
+    test = {"xgboost": 0.78, "gaussian": 0.91, "logreg": 0.75}
+    for (split, model), value in val.items():
+        for seed in (0, 1):
+            rows.append({"dataset": "nslkdd", "split": split, "selector": "none",
+                         "model": model, "config_id": f"{split}-{model}", "seed": seed,
+                         "run_id": f"{split}-{model}-{seed}", "status": "FINISHED",
+                         "metrics.val_f1": value + 0.01 * seed,
+                         "metrics.test_f1": test[model] + 0.01 * seed,
+                         "metrics.test_accuracy": test[model]})
+    return pd.DataFrame(rows)
+
+
+def test_selection_uses_val_only_and_shows_test_beside_it() -> None:
+    frame = _selection_frame()
+    picks = tables.select_by_val(frame, "val_f1").set_index("split")
+    assert picks.loc["stratified", "model"] == "xgboost"
+    assert picks.loc["grouped", "model"] == "gaussian"
+    assert picks.loc["grouped", "val_f1"] == pytest.approx(0.855)
+    assert picks.loc["grouped", "test_f1"] == pytest.approx(0.915)
+    assert picks.loc["stratified", "best_run_id"] == "stratified-xgboost-1"
+    # TEST never takes part: scrambling every TEST value leaves the choice as it was
+    scrambled = frame.assign(**{"metrics.test_f1": np.random.default_rng(0).random(len(frame))})
+    again = tables.select_by_val(scrambled, "val_f1").set_index("split")
+    assert (again["model"] == picks["model"]).all()
+    with pytest.raises(ConfigError, match="VAL"):
+        tables.select_by_val(frame, "test_f1")
+
+
+def test_report_shows_the_selection_and_the_literature(tmp_path: Path) -> None:
+    frame = _selection_frame()
+    selection = RunSelection(frame.assign(git_commit="abc", threshold="best_f1",
+                                          preprocess="standard", start_time=0,
+                                          experiment="nslkdd", error=None), ["nslkdd"])
+    result = build_report(selection, tmp_path, ReportOptions(select_by="val_f1"))
+    text = result.paths["markdown"].read_text()
+    assert "Selection by VAL (val_f1)" in text
+    assert "Tavallaee" in text and "Yin et al. 2017" in text  # the kept literature table
+    assert set(result.selection["model"]) == {"xgboost", "gaussian"}

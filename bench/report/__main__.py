@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from bench.errors import BenchError, ConfigError
 
@@ -60,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     stats.add_argument("--metric", default="test_f1",
                        help="metric ranked and tested, a logged metric name (default: "
                             "%(default)s; fpr/seconds/latency rank lower-is-better)")
+    stats.add_argument("--select-by", default="val_f1", metavar="VAL_METRIC",
+                       help="VAL metric that picks the best pipeline per dataset (and split); "
+                            "TEST is shown beside the pick, never used (default: %(default)s)")
     stats.add_argument("--alpha", type=float, default=0.05,
                        help="significance level (default: %(default)s)")
     stats.add_argument("--confidence", type=float, default=0.95,
@@ -80,6 +84,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="folder for report.md, report.html, images/ and CSV tables "
                           "(default: outputs/reports/<date>_<time>)")
     out.add_argument("--title", default="bench report", help="report title")
+    out.add_argument("--register-best", nargs="?", const="champion", default=None,
+                     metavar="ALIAS", help="register each dataset's VAL pick as a version of "
+                     "the registered model bench-<dataset> with ALIAS (default: champion); "
+                     "then `bench score run=models:/bench-<dataset>@ALIAS ...`")
     out.add_argument("--no-log", action="store_true",
                      help="do not log the report to MLflow (experiment bench-reports)")
     out.add_argument("--report-experiment", default="bench-reports",
@@ -117,7 +125,8 @@ def _main(args: argparse.Namespace) -> int:
         "%Y-%m-%d_%H-%M-%S")
     source = {"tracking URI": uri, "experiments": args.experiment, "datasets": args.dataset,
               "tags": ", ".join(args.tag), "MLflow filter": args.filter}
-    options = ReportOptions(metric=args.metric, alpha=args.alpha, confidence=args.confidence,
+    options = ReportOptions(metric=args.metric, select_by=args.select_by, alpha=args.alpha,
+                            confidence=args.confidence,
                             pipeline_keys=keys, blocks=args.blocks, compare=args.compare,
                             title=args.title, source=source)
     result = build_report(selection, output, options)
@@ -126,6 +135,9 @@ def _main(args: argparse.Namespace) -> int:
     summary = result.summary
     print(f"{summary.get('runs', 0)} runs: {summary.get('finished', 0)} finished, "
           f"{summary.get('failed', 0)} failed")
+    _print_selection(result.selection, args.select_by)
+    if args.register_best is not None:
+        _register(uri, result.selection, args.select_by, args.register_best)
     if not args.no_log:
         filters = {"report.filter": args.filter, "report.datasets": ",".join(args.dataset),
                    "report.tags": ",".join(args.tag),
@@ -134,6 +146,34 @@ def _main(args: argparse.Namespace) -> int:
                             args.report_experiment)
         print(f"MLflow run {run_id} (experiment '{args.report_experiment}', run 'report')")
     return 0
+
+
+def _print_selection(picks: Any, metric: str) -> None:
+    """One line per dataset (and split): what VAL chose, and its TEST beside it."""
+    for pick in picks.to_dict("records"):
+        where = pick["dataset"] + (f", split={pick['split']}" if pick.get("split") else "")
+        tests = ", ".join(f"{k} {pick[k]:.4f}" for k in ("test_f1", "test_accuracy",
+                                                         "test21_accuracy") if k in pick
+                          and pick[k] == pick[k])
+        print(f"selected by VAL {metric} ({where}): {pick['selector']}/{pick['model']} "
+              f"(mean {pick[metric]:.4f} over {pick['n']} seed(s), {pick['candidates']} "
+              f"candidates); TEST: {tests}")
+
+
+def _register(uri: str, picks: Any, metric: str, alias: str) -> None:
+    from bench import tracking
+
+    if picks.empty:
+        raise ConfigError(f"--register-best: no finished run has the VAL metric {metric}")
+    for dataset, part in picks.groupby("dataset"):
+        if len(part) > 1:  # several validations: register the pick of the first split named
+            part = part.sort_values("split")
+        pick = part.iloc[0]
+        chosen = tracking.register_run(uri, pick["best_run_id"], f"bench-{dataset}", alias,
+                                       f"chosen by mean VAL {metric} over {pick['n']} seed(s) "
+                                       f"among {pick['candidates']} pipelines", metric)
+        print(f"registered {chosen['name']} version {chosen['version']} (@{alias}): run "
+              f"{chosen['run_id']}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from bench.report.runs import REPORT_EXPERIMENT, RunSelection, finished_runs
 @dataclass
 class ReportOptions:
     metric: str = "test_f1"
+    select_by: str = "val_f1"  # the VAL metric that picks a pipeline per dataset (and split)
     alpha: float = 0.05
     confidence: float = 0.95
     pipeline_keys: Sequence[str] = ("selector", "model")
@@ -38,6 +39,7 @@ class ReportResult:
     friedman: stats.FriedmanResult | None
     paired: stats.PairedResult | None
     summary: dict[str, Any]
+    selection: pd.DataFrame = field(default_factory=pd.DataFrame)  # VAL's pick per dataset
 
 
 def build_report(selection: RunSelection, out_dir: str | Path,
@@ -55,6 +57,7 @@ def build_report(selection: RunSelection, out_dir: str | Path,
         doc.note(prose.NO_RUNS)
         return ReportResult(doc, doc.write("report"), pd.DataFrame(), None, None, summary)
     finished = _selection_section(doc, selection, summary)
+    picks = _val_selection_section(doc, finished, options, out_dir, summary)
     board = _leaderboard_section(doc, runs, finished, options, out_dir)
     _latency_section(doc, board)
     _failed_section(doc, runs, out_dir)
@@ -62,7 +65,7 @@ def build_report(selection: RunSelection, out_dir: str | Path,
     _family_section(doc, finished, options, out_dir)
     doc.heading("How to read the statistics")
     doc.bullets(prose.METHOD_NOTES)
-    return ReportResult(doc, doc.write("report"), board, friedman, paired, summary)
+    return ReportResult(doc, doc.write("report"), board, friedman, paired, summary, picks)
 
 
 def _header(doc: Document, selection: RunSelection, options: ReportOptions) -> None:
@@ -91,6 +94,32 @@ def _selection_section(doc: Document, selection: RunSelection, summary: dict[str
     if len(commits) > 1:
         doc.note(prose.several_commits(len(commits)))
     return finished
+
+
+def _val_selection_section(doc: Document, finished: pd.DataFrame, options: ReportOptions,
+                           out_dir: Path, summary: dict[str, Any]) -> pd.DataFrame:
+    """What VAL picks per dataset (and validation), with that pick's TEST beside it, and the
+    published figures kept for the dataset."""
+    picks = tables.select_by_val(finished, options.select_by)
+    summary["selected_pipelines"] = len(picks)
+    if picks.empty:
+        return picks
+    picks.to_csv(out_dir / "selection.csv", index=False)
+    doc.heading(f"Selection by VAL ({options.select_by})")
+    doc.text(prose.selection_by_val(options.select_by))
+    shown = [c for c in ("dataset", "split", "selector", "model", "n", "candidates",
+                         options.select_by, *tables.SELECTION_SHOWN) if c in picks]
+    doc.table(picks[shown].round(4), caption=f"chosen by mean VAL {options.select_by} over "
+              "seeds; TEST columns are shown, never used to choose")
+    for dataset in sorted(picks["dataset"].astype(str).unique()):
+        published = tables.literature(dataset)
+        if published is not None:
+            doc.table(published.drop(columns=["citation"]),
+                      caption=f"published figures for {dataset} (citations in "
+                              f"bench/report/literature/{dataset}.csv)")
+            doc.bullets([f"{row.source}: {row.citation}" for row in
+                         published.drop_duplicates("source").itertuples()])
+    return picks
 
 
 def _leaderboard_section(doc: Document, runs: pd.DataFrame, finished: pd.DataFrame,

@@ -108,3 +108,11 @@ def family_recall(dataset: str) -> str:
     return (f"dataset {dataset}: share of each family's TEST rows flagged as attack, mean over "
             "seeds (n = finished runs); 'FPR <family>' is the false-positive rate of the normal "
             "family.")
+
+
+def selection_by_val(metric: str) -> str:
+    return (f"Per dataset (and per validation, when runs used several `split` options), the "
+            f"pipeline with the best mean VAL {metric} over its seeds is chosen. Only VAL "
+            "metrics make the choice; the chosen pipeline's TEST figures are shown beside it. "
+            "Under `split=grouped` VAL holds attack groups TRAIN never saw, so the choice "
+            "favours pipelines that generalise to novel attacks (docs/validation.md).")

@@ -12,11 +12,13 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bench.errors import ConfigError
 from bench.report.runs import FINISHED
 from bench.tracking import CONFIG_ID_EXCLUDED
 
@@ -218,3 +220,45 @@ def failed_runs(runs: pd.DataFrame) -> pd.DataFrame:
         lambda e: (e.splitlines() or [""])[0][:200])
     return pd.DataFrame({"run": bad["run_name"], "seed": bad["seed"], "status": bad["status"],
                          "error": errors, "run_id": bad["run_id"]}).reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------- selection by VAL
+SELECTION_SHOWN = ("test_f1", "test_accuracy", "test_balanced_accuracy", "test_dedup_f1",
+                   "test21_accuracy", "test21_balanced_accuracy")
+
+
+def select_by_val(finished: pd.DataFrame, metric: str,
+                  groups: Sequence[str] = ("dataset", "split")) -> pd.DataFrame:
+    """Per group (dataset, and split when several validations were run), the cell (config_id)
+    with the best mean VAL `metric` over its seeds; its TEST metrics are shown beside it,
+    never used to choose. Columns: the group keys, selector, model, config_id, n, the VAL
+    metric, the shown TEST metrics (means over seeds) and `best_run_id` (the cell's run with
+    the best VAL value, what `--register-best` registers)."""
+    column = f"metrics.{metric}"
+    if not metric.startswith("val_"):
+        raise ConfigError(f"--select-by {metric}: the choice is made on VAL; use a val_* metric")
+    if finished.empty or column not in finished:
+        return pd.DataFrame()
+    keys = [k for k in groups if k in finished]
+    rows = []
+    for group, part in finished.dropna(subset=[column]).groupby(keys, dropna=False):
+        means = part.groupby("config_id")[column].mean()
+        best = means.idxmax() if higher_is_better(metric) else means.idxmin()
+        cell = part[part["config_id"] == best]
+        pick = cell[column].idxmax() if higher_is_better(metric) else cell[column].idxmin()
+        row = dict(zip(keys, group if isinstance(group, tuple) else (group,), strict=True))
+        row.update(selector=cell["selector"].iloc[0], model=cell["model"].iloc[0],
+                   config_id=best, n=len(cell), candidates=len(means),
+                   best_run_id=cell.loc[pick, "run_id"], **{metric: means[best]})
+        for shown in SELECTION_SHOWN:
+            if f"metrics.{shown}" in cell:
+                row[shown] = cell[f"metrics.{shown}"].mean()
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def literature(dataset: str) -> pd.DataFrame | None:
+    """Published figures for `dataset` (bench/report/literature/<dataset>.csv, with citations),
+    or None when none are kept."""
+    path = Path(__file__).resolve().parent / "literature" / f"{dataset}.csv"
+    return pd.read_csv(path) if path.exists() else None
