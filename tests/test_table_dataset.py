@@ -137,7 +137,10 @@ def test_cicids2017_preset_end_to_end_by_file(tmp_path):
     (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert run.data.tags["data.non_finite_rows_dropped"] == "6"
     mlflow.set_tracking_uri(uri)
-    pipeline = mlflow.sklearn.load_model(f"runs:/{run.info.run_id}/model")
+    from bench.models.decision import load_decision
+
+    local = mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/model")
+    pipeline = load_decision(Path(local) / "data" / "decision").pipeline
     seen = set(pipeline["preprocess"].feature_names_in_)
     assert seen.isdisjoint({"Flow ID", "Source IP", "Source Port", "Destination IP",
                             "Timestamp", "Label", "label", "source_file"})
