@@ -100,10 +100,11 @@ class MlflowSweepCallback(Callback):
         if config.tracking.get("trial_number") is not None:
             tags["optuna.trial_number"] = str(config.tracking.trial_number)
             tags["optuna.study_name"] = str(config.tracking.study_name)
-        if state == "FAIL" and run.info.status == "FINISHED":
+        ended_despite_failure = state == "FAIL" and run.info.status == "FINISHED"  # e.g. NaN
+        if ended_despite_failure:
             tags["error"] = reason
         tracking.set_tags(uri, run_id, tags)
-        if state == "FAIL" and run.info.status == "FINISHED":
+        if ended_despite_failure:
             tracking.set_terminated(uri, run_id, "FAILED")
         elif state == "PRUNED":
             tracking.set_terminated(uri, run_id, "KILLED")
