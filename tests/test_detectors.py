@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 
+from bench.app import CONFIG_DIR
 from bench.data.graph_traffic import edges, generate
 from bench.data.graph_traffic import load as load_graph_traffic
 from bench.errors import ConfigError
@@ -28,7 +29,7 @@ from bench.models.detectors import (
 )
 from bench.models.scoring import anomaly_score
 
-MODEL_DIR = Path(__file__).resolve().parent.parent / "conf" / "model"
+MODEL_DIR = Path(CONFIG_DIR) / "model"
 KERAS_MODELS = {"dfnn", "ann", "autoencoder"}
 # tiny sizes so that every model fits in well under a second (Keras: a few seconds)
 SMALL = {
@@ -123,6 +124,8 @@ def test_detector_clones_and_pickles():
 
 def _model_params() -> list[Any]:
     names = sorted(p.stem for p in MODEL_DIR.glob("*.yaml"))
+    if not names:  # an empty list would silently skip the test below
+        raise RuntimeError(f"no model configs found in {MODEL_DIR}")
     return [pytest.param(name, marks=pytest.mark.slow) if name in KERAS_MODELS else name
             for name in names]
 

@@ -26,7 +26,7 @@ from sklearn.metrics import roc_auc_score
 
 from bench.data.dataset import Schema
 from bench.data.split import Splits
-from bench.errors import ConfigError
+from bench.errors import ConfigError, DataError
 
 SOURCE_FILE = "source_file"  # metadata column naming each row's file when files were concatenated
 MIN_ROWS = 100  # fewer rows (in a file, a block) say nothing reliable about order
@@ -246,6 +246,12 @@ def audit(schema: Schema, splits: Splits, settings: AuditSettings | None = None
     if settings.on_order_leak == "drop":
         report.dropped_order_leaks = list(report.order_leaks)
         schema = schema.without(set(report.dropped_order_leaks))
+        if not schema.features:
+            raise DataError(
+                f"every feature follows row order and was dropped by the leak guard "
+                f"({', '.join(report.dropped_order_leaks)}); if these are genuine features "
+                "(e.g. counters polled over time), keep them with audit.on_order_leak=warn "
+                "and prefer split=blocked, or raise audit.order_correlation_cut")
 
     aucs = single_feature_auc(splits.train, splits.val, schema)
     report.single_feature_auc = {c: round(a, 4) for c, a in aucs.items()
