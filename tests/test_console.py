@@ -175,7 +175,7 @@ def _run_in_terminal(command: list[str], env: dict[str, str], timeout: float = 3
 def test_a_grid_on_a_terminal_draws_bars_and_in_ci_prints_plain_lines(tmp_path):
     out = _run_in_terminal(_command(tmp_path / "tty", *GRID), _env())
     assert "\r" in out  # lines redrawn in place
-    assert re.search(r"\[cells\]\s+50%.*1/2", out) and re.search(r"\[cells\].*2/2", out)
+    assert re.search(r"\[cells\]:\s+50%.*1/2", out) and re.search(r"\[cells\].*2/2", out)
     assert re.search(r"\[fit\] dfnn.*epoch.*loss \d\.\d{4} val_loss", out)  # the epoch bar
     assert "[fit] dfnn epoch 1/3" not in out  # ... instead of a line per epoch
     assert not [noise for noise in TF_NOISE if noise in out], out[:3000]
