@@ -221,3 +221,20 @@ def test_a_sweep_names_its_objective_links_runs_and_ends_with_the_best_trial(tmp
     assert (f"Best trial {best.number}: val_f1={best.value:.4f}; params {best.params}; "
             f"MLflow run {best.user_attrs['mlflow_run_id']}") in said
     assert "3 cells: 3 FINISHED" in said and "[trials] 3/3 done" in said
+
+
+def test_a_failed_job_is_a_failed_line_with_its_error():
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from bench.callbacks import job_line
+
+    cfg = _config(tracking={"experiment": None, "trial_number": None},
+                  hydra={"job": {"num": 4}, "runtime": {"choices": {"dataset": "unsw"}},
+                         "overrides": {"task": ["model=dfnn", "++tracking.trial_number=3"]}})
+    ret = JobReturn(status=JobStatus.FAILED, _return_value=ValueError("bad input"))
+    line = job_line(cfg, ret, None)
+    assert line["status"] == "FAILED" and line["job"] == 4 and line["cell"] == "model=dfnn"
+    assert line["error"] == "ValueError: bad input" and line["experiment"] == "unsw"
+    done = job_line(cfg, JobReturn(status=JobStatus.COMPLETED, _return_value=0.5),
+                    cells.CellOutcome(cells.SKIPPED, "r1", 0.5, 0.4, 0.0))
+    assert done["status"] == "SKIPPED" and done["run_id"] == "r1" and "error" not in done
