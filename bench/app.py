@@ -6,6 +6,7 @@ config errors answer fast. The task returns the configured VAL metric for sweepe
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
@@ -15,10 +16,11 @@ import hydra
 from omegaconf import DictConfig
 
 from bench.errors import ConfigError, run_reporting_user_errors
-from bench.instantiate import HYDRA_CALLBACKS
+from bench.instantiate import HYDRA_CALLBACKS, HYDRA_LOGGING
 from bench.objective import objective_value
 
 # The configs ship inside the package (bench/conf), so an installed wheel finds them too.
+log = logging.getLogger("bench")
 CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
 TABLE_METRICS = ("precision", "recall", "f1", "roc_auc", "pr_auc", "fpr", "accuracy",
                  "balanced_accuracy")
@@ -60,22 +62,24 @@ def task(cfg: DictConfig) -> float | list[float]:
     """
     from hydra.core.hydra_config import HydraConfig
 
+    from bench import console
     from bench.validate import validate_config
 
     validate_config(cfg)
+    console.configure(cfg.progress, cfg.verbosity)
     return _run(cfg, dict(HydraConfig.get().runtime.choices))
 
 
 def _run(cfg: DictConfig, choices: dict[str, str]) -> float | list[float]:
-    from bench import cells, tracking
+    from bench import cells, console, tracking
     from bench.experiment import run_experiment
 
     started = time.perf_counter()
     result = run_experiment(cfg, choices)
-    print(results_table(result.metrics))
+    console.result(log, results_table(result.metrics))
     experiment_id = tracking.get_run(cfg.tracking.uri, result.run_id).info.experiment_id
-    print(f"MLflow run {result.run_id} (experiment '{result.experiment}')")
-    print(ui_hint(cfg.tracking.uri, experiment_id, result.run_id))
+    console.result(log, f"MLflow run {result.run_id} (experiment '{result.experiment}')")
+    console.result(log, ui_hint(cfg.tracking.uri, experiment_id, result.run_id))
     value = objective_value(result.metrics, cfg.optimized_metric)
     cells.record(cells.CellOutcome(cells.FINISHED, result.run_id, value,
                                    result.metrics.get("test_f1"),
@@ -84,7 +88,7 @@ def _run(cfg: DictConfig, choices: dict[str, str]) -> float | list[float]:
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="config",
-             execution_whitelist=list(HYDRA_CALLBACKS))
+             execution_whitelist=[*HYDRA_CALLBACKS, *HYDRA_LOGGING])
 def hydra_main(cfg: DictConfig) -> float | list[float]:
     return task(cfg)
 

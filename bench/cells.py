@@ -41,3 +41,39 @@ def take() -> CellOutcome | None:
     global _last
     outcome, _last = _last, None
     return outcome
+
+
+# -- the outcomes of a multirun, one JSON line per cell in <sweep dir>/cells.jsonl
+CELLS_FILE = "cells.jsonl"
+
+
+def append_line(path: Any, line: dict[str, Any]) -> None:
+    """Append one JSON line; a single O_APPEND write, so jobs in several processes (joblib,
+    Ray on one host or a shared disk) never interleave their lines."""
+    import json
+    import os
+
+    data = (json.dumps(line, default=str) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def read_lines(path: Any) -> list[dict[str, Any]]:
+    """Every complete line written so far (a line being written is skipped)."""
+    import json
+    from pathlib import Path
+
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out

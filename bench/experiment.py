@@ -8,6 +8,8 @@ This is the only module that knows the order of the stages.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -26,6 +28,7 @@ from bench.fitting import fit_pipeline, selected_feature_names
 from bench.instantiate import build
 from bench.models.scoring import anomaly_score
 
+log = logging.getLogger(__name__)
 
 @dataclass
 class ExperimentResult:
@@ -39,8 +42,7 @@ def _prefixed(prefix: str, metrics: Mapping[str, float]) -> dict[str, float]:
     return {f"{prefix}_{k}": v for k, v in metrics.items()}
 
 
-def run_experiment(cfg: DictConfig, choices: Mapping[str, str],
-                   echo: Any = print) -> ExperimentResult:
+def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentResult:
     """Run the configured experiment and record it in MLflow; returns its metrics.
 
     `choices` are the selected config-group options (Hydra's runtime choices), used for
@@ -48,15 +50,20 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str],
     """
     settings = AuditSettings.from_config(cfg.audit)
     tracking.preflight(cfg.tracking.uri)
+    log.info(f"[data] loading {choices.get('dataset', '?')} ...")
+    started = time.perf_counter()
     dataset = build(cfg.dataset)
     splits = checked_splits(cfg, dataset)  # refuses partitions that lack a needed class
     splits = replace(splits, extra_tests=dict(dataset.extra_tests))
     schema, splits, findings = audit(dataset.schema, splits, settings)
-    echo(f"[data] {dataset.name}: {splits.description}; rows {splits.sizes()}")
+    log.info(f"[data] {dataset.name}: {splits.description}; rows {splits.sizes()} "
+             f"({time.perf_counter() - started:.1f} s)")
     for key, note in dataset.notes.items():
-        echo(f"[data] {key.removeprefix('data.')}: {note}")
-    for line in findings.summary_lines() + [f"WARNING {w}" for w in findings.warnings]:
-        echo(f"[audit] {line}")
+        log.info(f"[data] {key.removeprefix('data.')}: {note}")
+    for line in findings.summary_lines():
+        log.info(f"[audit] {line}")
+    for warning in findings.warnings:
+        log.warning(f"[audit] {warning}")
 
     names = {group: str(choices.get(group, "?")) for group in
              ("dataset", "selector", "model", "threshold", "split", "preprocess")}
@@ -66,17 +73,20 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str],
             splits.description, **{f"version.{k}": v
                                    for k, v in tracking.package_versions().items()},
             **{k: str(v) for k, v in dataset.notes.items()},
-            **{f"audit.{name}_duplicate_share": f"{findings.test_duplicate_share[name]:.4f}"
-               for name in findings.test_duplicate_rows}}
+            # audit counts are facts about the data, not model quality: tags, not charts
+            **{f"audit.{k.removeprefix('audit_')}": f"{v:g}"
+               for k, v in findings.metrics().items()}}
+    trial = cfg.tracking.get("trial_number")
+    if trial is not None:
+        tags["optuna.trial_number"] = str(trial)
     experiment = cfg.tracking.experiment or names["dataset"]
-    run_name = f"{names['dataset']}/{names['selector']}/{names['model']}"
+    run_name = tracking.run_name(names, cfg.seed, trial)
     with tracking.tracked_run(cfg.tracking.uri, experiment, run_name, tags,
                               cfg.tracking.get("parent_run_id")) as run:
         resolved = OmegaConf.to_container(cfg, resolve=True)
-        tracking.log_params(tracking.flatten(resolved))
+        tracking.log_params(tracking.readable_params(resolved, names))
         tracking.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config/resolved.yaml")
         tracking.log_dict(findings.to_dict(), "reports/data_audit.json")
-        tracking.log_metrics(findings.metrics())
 
         X = {name: frame[schema.features] for name, frame in
              (("train", splits.train), ("val", splits.val))}
@@ -93,9 +103,6 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str],
                                              y["train"], X["val"], y["val"])
         tracking.log_text("\n".join(selected_feature_names(pipeline)),
                           "reports/selected_features.txt")
-        for stage in ("select", "model"):
-            if hasattr(pipeline[stage], "history_"):
-                tracking.log_history(pipeline[stage].history_, f"{stage}")
 
         # VAL chooses the threshold ...
         scores_val = anomaly_score(pipeline, X["val"])

@@ -54,7 +54,11 @@ BUILDABLE: frozenset[str] = frozenset({
 BUILT_ONLY_IN_A_RUN: frozenset[str] = frozenset({"bench.sweeps.pruning.optuna_pruning"})
 # Hydra callbacks (hydra.callbacks.*), instantiated by Hydra itself; app.py passes this list
 # to hydra.main as its execution whitelist.
-HYDRA_CALLBACKS: tuple[str, ...] = ("bench.sweeps.callback.MlflowSweepCallback",)
+HYDRA_CALLBACKS: tuple[str, ...] = ("bench.sweeps.callback.MlflowSweepCallback",
+                                     "bench.callbacks.GridSummary")
+# The logging classes conf/config.yaml's hydra.job_logging / hydra_logging name (Hydra checks
+# them against the same execution whitelist).
+HYDRA_LOGGING: tuple[str, ...] = ("bench.console.ConsoleFormatter", "bench.console.ConsoleHandler")
 # Instantiation keys a config may use; bench sets _convert_ / _recursive_ itself.
 ALLOWED_SPECIAL_KEYS = frozenset({"_target_", "_partial_"})
 

@@ -25,7 +25,7 @@ TRACKED_PACKAGES = ("bench", "scikit-learn", "xgboost", "keras", "tensorflow", "
 # Top-level config keys that do not change what a run computes (where it is logged, where the
 # data lives, Hydra's own settings, how latency is measured). The one list: config ids, sweep
 # base ids and the report's "what differs between cells" all leave exactly these out.
-RUN_CONTEXT_KEYS = ("tracking", "paths", "hydra", "evaluation")
+RUN_CONTEXT_KEYS = ("tracking", "paths", "hydra", "evaluation", "verbosity", "progress")
 # config_id also leaves out `seed`, so the repetitions of one cell share their id.
 CONFIG_ID_EXCLUDED = ("seed", *RUN_CONTEXT_KEYS)
 MAX_PARAMS_PER_BATCH = 100  # MLflow's limit per log_batch call
@@ -185,18 +185,6 @@ def _target_run(run_id: str | None, uri: str | None) -> tuple[str, Any]:
             raise RuntimeError("no active MLflow run and no run_id given")
         run_id = active.info.run_id
     return run_id, store_client(uri)
-
-
-def log_history(history: Mapping[str, list[float]], prefix: str) -> None:
-    """Per-epoch Keras history as stepped metrics, e.g. dfnn_val_loss at step = epoch."""
-    from mlflow.entities import Metric
-
-    now = int(time.time() * 1000)
-    metrics = [Metric(f"{prefix}_{key}", float(value), now, epoch)
-               for key, values in history.items() for epoch, value in enumerate(values)]
-    run_id, store = _target_run(None, None)
-    for i in range(0, len(metrics), 1000):  # one request per 1,000 values, not one per value
-        store.log_batch(run_id, metrics=metrics[i : i + 1000])
 
 
 def log_figure(figure: Any, path: str) -> None:
@@ -656,3 +644,48 @@ def last_active_run() -> Any:
     import mlflow
 
     return mlflow.last_active_run()
+
+
+# ---- live logging
+# Names, params and per-epoch metrics that make the MLflow UI readable while runs go on.
+# Params leave these out: Hydra internals, machine paths, the store and the parent's id (a tag).
+PARAMS_LEFT_OUT = ("hydra.", "paths.", "tracking.uri", "tracking.parent_run_id")
+
+
+def run_name(choices: Mapping[str, str], seed: Any, trial: Any = None) -> str:
+    """What differs between runs of one experiment: `nslkdd/none/xgboost/s0` (`/t7` for an
+    Optuna trial)."""
+    name = f"{choices['dataset']}/{choices['selector']}/{choices['model']}/s{seed}"
+    return name if trial is None else f"{name}/t{trial}"
+
+
+def readable_params(resolved: Mapping[str, Any], choices: Mapping[str, str]) -> dict[str, Any]:
+    """The resolved config as params a reader can scan: the chosen option of each group
+    (`model: xgboost`) instead of `_target_` class paths, no Hydra internals, no absolute paths
+    of this machine (the full config stays in the artifact config/resolved.yaml)."""
+    import os
+
+    flat = flatten(resolved)
+    params: dict[str, Any] = {group: option for group, option in choices.items()}
+    for key, value in flat.items():
+        if key.endswith("_target_") or key.startswith(PARAMS_LEFT_OUT):
+            continue
+        if isinstance(value, str) and (os.path.isabs(value) or value.startswith("~")):
+            continue
+        params[key] = value
+    return params
+
+
+def streaming() -> bool:
+    """Whether this process has an active MLflow run to stream to (mlflow never imported
+    means none: a model fitted outside a run, e.g. in a unit test, imports nothing)."""
+    import sys
+
+    return "mlflow" in sys.modules and sys.modules["mlflow"].active_run() is not None
+
+
+def log_epoch(prefix: str, logs: Mapping[str, Any], epoch: int) -> None:
+    """One epoch's Keras logs as stepped metrics (`model_val_loss` at step = epoch), sent as
+    the epoch ends so the UI's curves grow live; no-op without an active run."""
+    if streaming():
+        log_metrics({f"{prefix}_{k}": v for k, v in logs.items()}, step=epoch)

@@ -29,7 +29,13 @@ from omegaconf.errors import OmegaConfBaseException
 
 from bench.errors import ConfigError
 from bench.evaluation import PLOTS
-from bench.instantiate import BUILDABLE, HYDRA_CALLBACKS, build_for_validation, check_node
+from bench.instantiate import (
+    BUILDABLE,
+    HYDRA_CALLBACKS,
+    HYDRA_LOGGING,
+    build_for_validation,
+    check_node,
+)
 
 GROUPS = ("dataset", "split", "preprocess", "selector", "model", "threshold")
 
@@ -177,6 +183,8 @@ _BENCH_KEYS: dict[str, Rule] = {
         f"all, none or a list of {', '.join(PLOTS)}"),
     "audit.drop_test_duplicates": BOOLEAN,
     "tracking.experiment": TEXT_OR_NULL, "tracking.uri": TEXT,
+    "verbosity": choice("quiet", "info", "debug"),
+    "progress": choice("auto", "bars", "lines", "off"),
 }
 
 
@@ -418,7 +426,8 @@ def check_launch(cfg: DictConfig, multirun: bool) -> None:
         _check_sampler(str(sampler.get("_target_")))
 
 
-# Classes a logging config may name (`class:` / `()`): the standard library's and colorlog's.
+# Classes a logging config may name (`class:` / `()`): the standard library's and colorlog's,
+# and bench's console handler and formatter (exact names).
 _LOGGING_CLASSES = ("logging.", "colorlog.")
 
 
@@ -433,9 +442,11 @@ def _check_logging(key: str, node: Any) -> None:
         if isinstance(value, dict):
             for name, child in value.items():
                 if name in ("class", "()") and not (
-                        isinstance(child, str) and child.startswith(_LOGGING_CLASSES)):
+                        isinstance(child, str) and (child.startswith(_LOGGING_CLASSES)
+                                                    or child in HYDRA_LOGGING)):
                     raise ConfigError(f"{where}.{name}={child}: logging configs may name only "
-                                      "classes of logging and colorlog")
+                                      "classes of logging and colorlog, and "
+                                      f"{', '.join(HYDRA_LOGGING)}")
                 stack.append((f"{where}.{name}", child))
         elif isinstance(value, list):
             stack.extend((f"{where}[{i}]", child) for i, child in enumerate(value))

@@ -45,7 +45,7 @@ def train_run(uri: str) -> str:
     choices = dict(cfg.hydra.runtime.choices)
     with open_dict(cfg):
         del cfg["hydra"]
-    return run_experiment(cfg, choices, echo=lambda *a: None).run_id
+    return run_experiment(cfg, choices).run_id
 
 
 def median_seconds(fn, repeats: int) -> float:

@@ -58,7 +58,7 @@ PATCHES = [
     ("bench.tracking", "log_metrics", "MLflow logging"),
     ("bench.tracking", "log_text", "MLflow logging"),
     ("bench.tracking", "log_dict", "MLflow logging"),
-    ("bench.tracking", "log_history", "MLflow logging"),
+    ("bench.tracking", "log_epoch", "MLflow logging"),
     ("bench.tracking", "log_artifacts", "MLflow logging"),
     ("bench.tracking", "log_dataset_inputs", "MLflow logging"),
     ("bench.tracking", "log_model", "model logging"),

@@ -126,7 +126,7 @@ def test_analyze_synthetic_logs_one_run_with_artifacts(tracking_uri: str, tmp_pa
 
     cfg = compose_analyze(f"tracking.uri={tracking_uri}", "dataset.n_rows=1500",
                           "analyze.tsne_rows=300", "analyze.pca_rows=800")
-    result = run_analysis(cfg, tmp_path / "analysis", echo=lambda *_: None)
+    result = run_analysis(cfg, tmp_path / "analysis")
     assert result.experiment == "analyze-synthetic"
     out = tmp_path / "analysis"
     expected = ["analysis.md", "analysis.html", "summary.json", "plots/correlation_heatmap.png",
@@ -175,7 +175,7 @@ def test_nslkdd_chi_square_figures(tracking_uri: str, tmp_path: Path) -> None:
     cfg = compose_analyze(f"tracking.uri={tracking_uri}", "dataset=nslkdd",
                           "analyze.tsne_rows=300", "analyze.pca_rows=2000",
                           f"paths.cache_dir={tmp_path / 'cache'}")
-    result = run_analysis(cfg, tmp_path / "analysis", echo=lambda *_: None)
+    result = run_analysis(cfg, tmp_path / "analysis")
     tables = tmp_path / "analysis" / "tables"
     protocol = pd.read_csv(tables / "contingency_protocol_type.csv").set_index("protocol_type")
     assert protocol.loc["icmp"].tolist() == [1309, 6982]

@@ -33,7 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def _run(compose_cfg, *overrides):
     cfg, choices = compose_cfg(*overrides)
-    result = run_experiment(cfg, choices, echo=lambda *a: None)
+    result = run_experiment(cfg, choices)
     return cfg, result
 
 
@@ -61,7 +61,7 @@ def logreg_run(tmp_path_factory):
     choices = dict(cfg.hydra.runtime.choices)
     with open_dict(cfg):
         del cfg["hydra"]
-    return cfg, run_experiment(cfg, choices, echo=lambda *a: None)
+    return cfg, run_experiment(cfg, choices)
 
 
 def test_pyfunc_predict_reproduces_the_runs_test_scores_and_flags(logreg_run):

@@ -234,7 +234,7 @@ def test_mean_2sigma_finds_graph_anomalies(compose_cfg):
 def test_gaussian_with_fpr_budget_end_to_end(compose_cfg, tracking_uri):
     cfg, choices = compose_cfg("model=gaussian", "threshold=fpr_budget",
                                "threshold.budget=0.05")
-    result = run_experiment(cfg, choices, echo=lambda *_: None)
+    result = run_experiment(cfg, choices)
     for key in ("val_f1", "val_fpr", "test_f1", "test_roc_auc", "threshold"):
         assert np.isfinite(result.metrics[key]), key
     assert result.metrics["val_fpr"] <= 0.05
@@ -251,7 +251,7 @@ def test_gaussian_with_fpr_budget_end_to_end(compose_cfg, tracking_uri):
 def test_graph_traffic_with_the_studys_rule_end_to_end(compose_cfg):
     cfg, choices = compose_cfg("dataset=graph_traffic", "model=mean_2sigma", "preprocess=raw",
                                "threshold=fixed", "threshold.value=2")
-    result = run_experiment(cfg, choices, echo=lambda *_: None)
+    result = run_experiment(cfg, choices)
     assert result.threshold == 2.0
     assert result.metrics["test_recall"] > 0.5
     assert "test_recall_family_node_flood" in result.metrics

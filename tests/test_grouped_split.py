@@ -76,5 +76,5 @@ def test_grouped_split_composes_and_runs(compose_cfg):
 
     cfg, choices = compose_cfg("split=grouped", "split.holdout=0.25", "model=logreg")
     assert cfg.split.seed == cfg.seed
-    result = run_experiment(cfg, choices, echo=lambda *_: None)
+    result = run_experiment(cfg, choices)
     assert 0.0 < result.metrics["val_recall"] <= 1.0 and "test_accuracy" in result.metrics

@@ -29,7 +29,7 @@ def test_autoencoder_selector_with_dfnn_runs_logs_and_reloads(compose_cfg, monke
         return scores
 
     monkeypatch.setattr(experiment_module, "anomaly_score", spy)
-    result = experiment_module.run_experiment(cfg, choices, echo=lambda *_: None)
+    result = experiment_module.run_experiment(cfg, choices)
     assert 0.5 < result.metrics["test_roc_auc"] <= 1.0
 
     client = MlflowClient(cfg.tracking.uri)

@@ -32,9 +32,9 @@ def _shuffle_test_labels(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_shuffling_test_labels_changes_nothing_chosen(compose_cfg, monkeypatch):
     cfg, choices = compose_cfg("model.n_estimators=50")
-    honest = run_experiment(cfg, choices, echo=lambda *_: None)
+    honest = run_experiment(cfg, choices)
     _shuffle_test_labels(monkeypatch)
-    shuffled = run_experiment(cfg, choices, echo=lambda *_: None)
+    shuffled = run_experiment(cfg, choices)
 
     assert shuffled.threshold == honest.threshold
     val_keys = [k for k in honest.metrics if k.startswith("val_")]
@@ -77,7 +77,7 @@ def test_test_rows_scored_once_after_the_threshold(compose_cfg, monkeypatch):
     monkeypatch.setattr(experiment_module, "anomaly_score", spy_score)
     monkeypatch.setattr(experiment_module, "build", spy_build)
     monkeypatch.setattr(experiment_module, "audit", spy_audit)
-    run_experiment(cfg, choices, echo=lambda *_: None)
+    run_experiment(cfg, choices)
 
     test_index = set(captured["test"].index)
     threshold_at = [i for i, (kind, _) in enumerate(events) if kind == "threshold"]
@@ -93,7 +93,7 @@ def test_identifier_and_label_proxy_never_reach_the_model(compose_cfg, tmp_path)
     import mlflow
 
     cfg, choices = compose_cfg("model=logreg")
-    result = run_experiment(cfg, choices, echo=lambda *_: None)
+    result = run_experiment(cfg, choices)
     mlflow.set_tracking_uri(cfg.tracking.uri)
     from bench.models.decision import load_decision
 
@@ -164,7 +164,7 @@ def test_synthetic_data_is_seeded_and_not_trivially_separable(compose_cfg):
     assert generate(n_rows=500, seed=4).equals(generate(n_rows=500, seed=4))
     assert not generate(n_rows=500, seed=4).equals(generate(n_rows=500, seed=5))
     cfg, choices = compose_cfg(small=False)
-    result = run_experiment(cfg, choices, echo=lambda *_: None)
+    result = run_experiment(cfg, choices)
     assert 0.7 < result.metrics["test_roc_auc"] < 0.99
     assert result.metrics["test_f1"] < 0.95
 
@@ -201,9 +201,9 @@ def test_shuffling_labels_of_every_test_set_changes_nothing_chosen(compose_cfg, 
                                                                    split):
     cfg, choices = compose_cfg("model=logreg", f"split={split}")
     _with_fixed_tests(monkeypatch)
-    honest = run_experiment(cfg, choices, echo=lambda *_: None)
+    honest = run_experiment(cfg, choices)
     _with_fixed_tests(monkeypatch, shuffle=True)
-    shuffled = run_experiment(cfg, choices, echo=lambda *_: None)
+    shuffled = run_experiment(cfg, choices)
 
     assert shuffled.threshold == honest.threshold
     for key in [k for k in honest.metrics if k.startswith("val_")]:
@@ -231,7 +231,7 @@ def test_every_test_set_is_scored_once_after_the_threshold(compose_cfg, monkeypa
 
     monkeypatch.setattr(experiment_module, "anomaly_score", spy_score)
     monkeypatch.setattr(experiment_module, "build", spy_build)
-    result = run_experiment(cfg, choices, echo=lambda *_: None)
+    result = run_experiment(cfg, choices)
 
     at = [i for i, (kind, _) in enumerate(events) if kind == "threshold"]
     assert len(at) == 1
@@ -244,19 +244,22 @@ def test_every_test_set_is_scored_once_after_the_threshold(compose_cfg, monkeypa
     assert {"test_accuracy", "test2_accuracy", "test2_balanced_accuracy"} <= set(result.metrics)
 
 
-def test_duplicated_test_rows_give_dedup_metrics_and_a_tag(compose_cfg, monkeypatch):
+def test_duplicated_test_rows_give_dedup_metrics_and_a_tag(compose_cfg, monkeypatch, caplog):
+    import logging
+
     import mlflow
 
     cfg, choices = compose_cfg("model=logreg")
     _with_fixed_tests(monkeypatch, copied_rows=100)  # 100 of 1,100 TEST rows are TRAIN rows
-    lines: list[str] = []
-    result = run_experiment(cfg, choices, echo=lines.append)
+    with caplog.at_level(logging.INFO, logger="bench"):
+        result = run_experiment(cfg, choices)
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     m = result.metrics
     dedup_rows = m["test_dedup_tp"] + m["test_dedup_fp"] + m["test_dedup_tn"] + m["test_dedup_fn"]
     assert dedup_rows <= 1100 - 100  # the generator's own coarse duplicates may come on top
     assert m["test_tp"] + m["test_fp"] + m["test_tn"] + m["test_fn"] == 1100
     assert "test2_dedup_f1" not in m  # test2 shares few rows: under the 1 % share
-    warning = [line for line in lines if "WARNING" in line and "TEST rows" in line]
+    warning = [line for line in lines if "[audit]" in line and "TEST rows" in line]
     assert warning and "%" in warning[0]
     run = mlflow.MlflowClient(cfg.tracking.uri).get_run(result.run_id)
     share = float(run.data.tags["audit.test_duplicate_share"])

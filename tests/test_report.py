@@ -63,7 +63,7 @@ def test_run_experiment_tags_repetitions(compose_cfg, tracking_uri) -> None:
 
     for seed in (0, 1):
         cfg, choices = compose_cfg(f"seed={seed}", "model=logreg", "dataset.n_rows=600")
-        run_experiment(cfg, choices, echo=lambda *_: None)
+        run_experiment(cfg, choices)
     runs = load_runs(tracking_uri).runs
     assert len(runs) == 2 and runs["config_id"].nunique() == 1
     assert sorted(runs["seed"]) == [0, 1]

@@ -27,7 +27,7 @@ def _run(uri: str, *overrides: str):
     choices = dict(cfg.hydra.runtime.choices)
     with open_dict(cfg):
         del cfg["hydra"]
-    return cfg, run_experiment(cfg, choices, echo=lambda *a: None)
+    return cfg, run_experiment(cfg, choices)
 
 
 @pytest.fixture(scope="module")

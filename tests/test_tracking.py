@@ -12,21 +12,24 @@ from bench.experiment import run_experiment
 from bench.tracking import config_id, flatten, preflight
 
 
-def _quiet(*_: object) -> None:
-    pass
-
-
 def test_run_records_params_tags_metrics_and_artifacts(compose_cfg):
     cfg, choices = compose_cfg("model=random_forest", "model.n_estimators=20")
-    result = run_experiment(cfg, choices, echo=_quiet)
+    result = run_experiment(cfg, choices)
     client = MlflowClient(cfg.tracking.uri)
     run = client.get_run(result.run_id)
 
     assert run.info.status == "FINISHED"
-    assert run.info.run_name == "synthetic/none/random_forest"
+    assert run.info.run_name == "synthetic/none/random_forest/s0"
     assert client.get_experiment(run.info.experiment_id).name == "synthetic"
     assert run.data.params["model.n_estimators"] == "20"
-    assert run.data.params["split._target_"] == "bench.data.split.StratifiedSplit"
+    # readable params: option names, no class paths, no machine paths, no Hydra internals
+    assert run.data.params["split"] == "stratified" and run.data.params["model"] == "random_forest"
+    assert not [k for k in run.data.params if k.endswith("_target_") or k.startswith(
+        ("hydra.", "paths.", "tracking.uri"))]
+    assert not [v for v in run.data.params.values() if v.startswith("/")]
+    # audit counts are tags (and reports/data_audit.json), not metric charts
+    assert not [m for m in run.data.metrics if m.startswith("audit")]
+    assert run.data.tags["audit.dropped_declared"] == "2"
     for tag in ("dataset", "selector", "model", "seed", "git_commit", "config_id",
                 "version.scikit-learn", "version.mlflow"):
         assert tag in run.data.tags, tag
@@ -60,7 +63,7 @@ def test_logged_model_reloads_and_reproduces_scores(compose_cfg):
 
     experiment_module.anomaly_score = spy
     try:
-        result = run_experiment(cfg, choices, echo=_quiet)
+        result = run_experiment(cfg, choices)
     finally:
         experiment_module.anomaly_score = real
     mlflow.set_tracking_uri(cfg.tracking.uri)
@@ -75,7 +78,7 @@ def test_logged_model_reloads_and_reproduces_scores(compose_cfg):
 def test_a_crashing_model_leaves_a_failed_run_with_its_traceback(compose_cfg):
     cfg, choices = compose_cfg("model=logreg", "model.C=-1.0")  # sklearn rejects C <= 0
     with pytest.raises(ValueError, match="C"):
-        run_experiment(cfg, choices, echo=_quiet)
+        run_experiment(cfg, choices)
     client = MlflowClient(cfg.tracking.uri)
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert len(runs) == 1

@@ -25,13 +25,38 @@ _PREDICT_CHUNK = 65_536
 
 
 def _keras() -> Any:
-    """Import Keras lazily (about 5 s): only runs that choose a Keras model pay for it."""
-    import os
+    """Import Keras lazily (about 5 s): only runs that choose a Keras model pay for it.
+    TensorFlow's start-up lines are kept off the console (bench.console.quiet_tensorflow)."""
+    from bench.console import quiet_tensorflow
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
+    with quiet_tensorflow():
+        import keras
+        import tensorflow as tf
 
+        tf.config.list_physical_devices()  # the CUDA probe (and its noise) happens here
     return keras
+
+
+def _progress(keras: Any, name: str, epochs: int, prefix: str) -> Any:
+    """A Keras callback that shows each epoch (bench.console.EpochProgress: a bar on a
+    terminal, a log line otherwise) and streams its logs to the active MLflow run as
+    `<prefix>_<metric>` at step = epoch, so curves grow while the model trains."""
+    from bench import tracking
+    from bench.console import EpochProgress
+
+    class Progress(keras.callbacks.Callback):
+        def on_train_begin(self, logs: Any = None) -> None:
+            self.progress = EpochProgress(name, epochs)
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            self.progress.epoch_end(epoch, logs)
+            tracking.log_epoch(prefix, logs, epoch)
+
+        def on_train_end(self, logs: Any = None) -> None:
+            self.progress.close()
+
+    return Progress()
 
 
 def _as_float32(X: Any) -> np.ndarray:
@@ -129,6 +154,7 @@ class DFNNClassifier(ClassifierMixin, BaseEstimator):
             X, y, validation_data=(X_val, y_val), epochs=self.epochs,
             batch_size=self.batch_size, class_weight=weights, verbose=self.verbose,
             callbacks=[_early_stopping(keras, self.patience, self.min_delta),
+                       _progress(keras, "dfnn", self.epochs, "model"),
                        *(self.callbacks or [])],
         )
         self.model_ = model
@@ -193,6 +219,8 @@ class DenseAutoencoder(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    _stage = "model"  # its per-epoch metrics in MLflow: model_loss, model_val_loss
+
     def _fit_autoencoder(self, X: Any, X_val: Any | None) -> None:
         keras = _keras()
         X = _as_float32(X)
@@ -217,7 +245,8 @@ class DenseAutoencoder(BaseEstimator):
         history = autoencoder.fit(
             X, X, validation_data=(X_val, X_val), epochs=self.epochs,
             batch_size=self.batch_size, verbose=self.verbose,
-            callbacks=[_early_stopping(keras, self.patience)],
+            callbacks=[_early_stopping(keras, self.patience),
+                       _progress(keras, "autoencoder", self.epochs, self._stage)],
         )
         self.autoencoder_ = autoencoder
         self.encoder_ = keras.Model(inputs, code)
@@ -236,6 +265,8 @@ class AutoencoderFeatures(TransformerMixin, DenseAutoencoder):
 
     `validation_data` is the preprocessed VAL matrix (or an (X, y) pair; y is ignored).
     """
+
+    _stage = "select"
 
     def fit(self, X: Any, y: Any = None, validation_data: Any = None) -> AutoencoderFeatures:
         if isinstance(validation_data, tuple):

@@ -79,6 +79,35 @@ def register_sweeper() -> None:
     Plugins.instance().register(OptunaSweeper)
 
 
+def _attach_run_ids(trials: Sequence[Any], sweep_dir: Path) -> None:
+    """Each trial's MLflow run id as its user attribute `mlflow_run_id`, from the line its job
+    wrote to <sweep dir>/cells.jsonl (bench.callbacks.GridSummary) when it ended."""
+    from bench import cells
+
+    runs = {line.get("job"): line.get("run_id")
+            for line in cells.read_lines(sweep_dir / cells.CELLS_FILE)}
+    for trial in trials:
+        run_id = runs.get(trial.user_attrs.get("hydra.job_num"))
+        if run_id:
+            trial.set_user_attr("mlflow_run_id", run_id)
+
+
+def best_lines(study: Any) -> list[str]:
+    """The sweep's last lines: the best trial's value(s), params and MLflow run id (for several
+    objectives, each trial of the Pareto front)."""
+    try:
+        best = study.best_trials
+    except ValueError:
+        return []
+    names = study.metric_names or [f"objective {i}" for i in range(len(study.directions))]
+    lines = [f"Pareto front: {len(best)} trial(s)"] if len(study.directions) > 1 else []
+    for trial in best[:10]:
+        values = ", ".join(f"{n}={v:.4f}" for n, v in zip(names, trial.values, strict=True))
+        lines.append(f"Best trial {trial.number}: {values}; params {trial.params}; "
+                     f"MLflow run {trial.user_attrs.get('mlflow_run_id', '?')}")
+    return lines
+
+
 def _instantiate_sampler(config: Any, **overrides: Any) -> Any:
     return instantiate(config, **overrides, _execution_whitelist_=(
         "hydra_plugins.hydra_optuna_sweeper.*", "optuna.samplers.*"))
@@ -158,6 +187,8 @@ class _SweeperImpl(OptunaSweeperImpl):
                                     sampler=self.sampler, directions=directions,
                                     load_if_exists=True)
         check_resumed(study, self.config, self.storage, directions, objectives, space)
+        if study.metric_names != objectives:
+            study.set_metric_names(objectives)  # optuna-dashboard shows val_f1, not Objective 0
         seed = resumed_seed(self.sampler_config, study) if study.trials else None
         if seed is not None and not self._is_grid():
             self.sampler = _instantiate_sampler(self.sampler_config, seed=seed)
@@ -191,6 +222,7 @@ class _SweeperImpl(OptunaSweeperImpl):
                 study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
             raise
         self.job_idx += len(returns)
+        _attach_run_ids(trials, Path(str(self.config.hydra.sweep.dir)))
         failed = [ret for trial, ret in zip(trials, returns, strict=True)
                   if self._tell(study, trial, ret, n_objectives) == "FAIL"]
         self._first_error = self._first_error or next(
@@ -229,10 +261,13 @@ class _SweeperImpl(OptunaSweeperImpl):
 
     # -- after the last batch
     def _finish(self, study: Any) -> None:
-        """Log this sweep's counts; a sweep whose every trial failed raises."""
+        """Log this sweep's counts and the study's best trial (value, params, MLflow run); a
+        sweep whose every trial failed raises."""
         counts = {s: self._outcomes.count(s) for s in OUTCOMES}
         log.info(f"Study {study.study_name!r}: this sweep {counts}; {len(study.trials)} trial(s) "
                  "in the study")
+        for line in best_lines(study):
+            log.info(line)
         if self._outcomes and counts["COMPLETE"] == 0 and counts["PRUNED"] == 0:
             if self._first_error is not None:
                 _ = self._first_error.return_value  # re-raises the first job's error
