@@ -25,6 +25,7 @@ from bench.evaluation.metrics import binary_metrics, family_recall, score_in_bat
 from bench.fitting import fit_pipeline, selected_feature_names
 from bench.instantiate import build
 from bench.models.scoring import anomaly_score
+from bench.resume import cell_identity
 
 
 @dataclass
@@ -65,7 +66,7 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str],
             "config_id": tracking.config_id(unresolved, choices), "split_description":
             splits.description, **{f"version.{k}": v
                                    for k, v in tracking.package_versions().items()},
-            **{k: str(v) for k, v in dataset.notes.items()},
+            **{k: str(v) for k, v in dataset.notes.items()}, **cell_identity(cfg, choices).tags(),
             **{f"audit.{name}_duplicate_share": f"{findings.test_duplicate_share[name]:.4f}"
                for name in findings.test_duplicate_rows}}
     experiment = cfg.tracking.experiment or names["dataset"]

@@ -172,6 +172,7 @@ RULES["xgboost.XGBRegressor"] = RULES["xgboost.XGBClassifier"]
 _BENCH_KEYS: dict[str, Rule] = {
     "seed": SEED, "evaluation.latency_batch_rows": integer(1),
     "audit.drop_test_duplicates": BOOLEAN,
+    "resume": BOOLEAN, "resume_code": choice("commit", "any"),
     "tracking.experiment": TEXT_OR_NULL, "tracking.uri": TEXT,
 }
 
