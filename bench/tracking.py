@@ -703,6 +703,7 @@ def open_store(uri: str) -> None:
     _sqlite_busy_timeout()
     try:
         with _store_lock(uri):
+            _create_sqlite_schema(uri)
             retry_locked(lambda: MlflowClient(uri).search_experiments(max_results=1))
     except TrackingError:
         raise
@@ -730,6 +731,27 @@ def _store_lock(uri: str) -> Iterator[None]:
         raise TrackingError(f"waited {STORE_LOCK_TIMEOUT_S:.0f} s for the lock {error.lock_file} "
                             "of the MLflow store: delete it if no bench command is running"
                             ) from error
+
+
+def _create_sqlite_schema(uri: str) -> None:
+    """A new sqlite store is created in a temporary file and renamed into place once MLflow
+    has created and migrated every table: a process killed meanwhile leaves no half-migrated
+    store behind ("table datasets already exists" on every later run), only the temporary
+    file, removed here next time. Called under the store's lock."""
+    import os
+
+    from mlflow import MlflowClient
+
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+    if path.exists() and path.stat().st_size > 0:
+        return
+    for stale in path.parent.glob(f".{path.name}.creating-*"):
+        stale.unlink(missing_ok=True)
+    tmp = path.parent / f".{path.name}.creating-{os.getpid()}"
+    MlflowClient(f"sqlite:///{tmp}").search_experiments(max_results=1)
+    os.replace(tmp, path)
 
 
 def _sqlite_busy_timeout() -> None:

@@ -25,6 +25,13 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
                     "LOKY_MAX_CPU_COUNT", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def parallel_workers() -> int:
     """How many jobs the current multirun's launcher runs at once (1 outside a multirun, for
     the basic launcher, or without a Hydra config)."""
@@ -40,9 +47,9 @@ def parallel_workers() -> int:
     target = str(launcher.get("_target_", ""))
     if "Joblib" in target:
         n = int(launcher.get("n_jobs") or -1)
-        return (os.cpu_count() or 1) if n < 0 else max(1, n)
+        return cores() if n < 0 else max(1, n)
     if "Ray" in target:
-        return os.cpu_count() or 1  # Ray places jobs on every core it was given
+        return cores()  # Ray places jobs on every core it was given
     return 1
 
 
@@ -51,7 +58,7 @@ def threads_per_job(workers: int) -> int:
     chosen = os.environ.get(THREADS_ENV)
     if chosen:
         return max(1, int(chosen))
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
+    return max(1, cores() // max(1, workers))
 
 
 @contextmanager
