@@ -54,7 +54,7 @@ def preflight(uri: str, timeout_s: float = 5.0) -> None:
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     elif uri.startswith(SQL_SERVER_SCHEMES):
         check_database(uri, "tracking.uri", timeout_s)
-    open_store(uri)  # once per process: schema under a lock, orphaned runs ended KILLED
+    open_store(uri, create=False)  # once per process: orphaned runs ended KILLED
 
 
 def default_artifact_location(uri: str) -> str | None:
@@ -219,6 +219,7 @@ def get_or_create_experiment(uri: str, name: str) -> str:
     store) when missing. A store that cannot be used is a TrackingError."""
     from mlflow import MlflowClient
 
+    open_store(uri)  # a new store's schema is created once, under a lock
     store = MlflowClient(uri)
     try:
         existing = store.get_experiment_by_name(name)
@@ -363,8 +364,9 @@ def check_optuna_storage(storage: str | None, key: str = "hydra.sweeper.storage"
 
 def prepare_store(uri: str) -> None:
     """The tracking store checked and its schema created, by the one process that launches a
-    grid, before any worker starts (`preflight` does it, once per process)."""
+    grid, before any worker starts."""
     preflight(uri)
+    open_store(uri)
 
 
 # ---- models and datasets
@@ -692,11 +694,23 @@ def process_alive(pid: int, started: str | None) -> bool:
     return not (started and now is not None and now != started)
 
 
-def open_store(uri: str) -> None:
+def store_exists(uri: str) -> bool:
+    """False for a sqlite store whose file does not exist yet (nothing to reuse or reap)."""
+    if not uri.startswith("sqlite:///"):
+        return True
+    path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+    return path.is_file() and path.stat().st_size > 0
+
+
+def open_store(uri: str, create: bool = True) -> None:
     """Once per process and store: create a database store's schema, under a file lock beside
     a sqlite file (MLflow migrates a fresh database on first use; concurrent first uses race:
-    "table _alembic_tmp_metrics already exists"), then `reap_orphans`."""
+    "table _alembic_tmp_metrics already exists"), then `reap_orphans`. `create=False` (the
+    pre-flight check) leaves a sqlite store that does not exist yet alone: a command that fails
+    before its run starts creates no store."""
     if uri in _opened_stores or not uri.startswith(("sqlite:", *SQL_SERVER_SCHEMES)):
+        return
+    if not create and not store_exists(uri):
         return
     from mlflow import MlflowClient
 
@@ -830,6 +844,8 @@ def find_finished_cell(uri: str, experiment: str, tag: str, value: str) -> Any:
     (a cell identity), or None; the experiment is not created when missing."""
     from mlflow import MlflowClient
 
+    if not store_exists(uri):
+        return None
     client = MlflowClient(uri)
     found = retry_locked(lambda: client.get_experiment_by_name(experiment))
     if found is None:

@@ -150,14 +150,21 @@ def _die_holding_a_run(uri: str) -> str:
 def test_runs_of_dead_processes_are_ended_killed_and_live_ones_kept(tracking_uri):
     victim = _die_holding_a_run(tracking_uri)
     assert tracking.get_run(tracking_uri, victim).info.status == "RUNNING"
-    with tracking.tracked_run(tracking_uri, "orphans", "alive", {}) as alive:
-        reaped = tracking.reap_orphans(tracking_uri)
-        assert reaped == [victim]
-        assert tracking.get_run(tracking_uri, alive.info.run_id).info.status == "RUNNING"
+    tracking.preflight(tracking_uri)  # what every command does first
     run = tracking.get_run(tracking_uri, victim)
     assert run.info.status == "KILLED"
     assert "died without ending the run" in run.data.tags[tracking.KILLED_TAG]
-    assert tracking.reap_orphans(tracking_uri) == []
+    with tracking.tracked_run(tracking_uri, "orphans", "alive", {}) as alive:
+        assert tracking.reap_orphans(tracking_uri) == []
+        assert tracking.get_run(tracking_uri, alive.info.run_id).info.status == "RUNNING"
+    assert tracking.get_run(tracking_uri, alive.info.run_id).info.status == "FINISHED"
+
+
+def test_a_failed_command_creates_no_store(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'none' / 'mlflow.db'}"
+    tracking.preflight(uri)
+    assert tracking.find_finished_cell(uri, "x", "cell_id", "0") is None
+    assert not (tmp_path / "none" / "mlflow.db").exists()
 
 
 def test_a_dead_sweeps_running_trial_fails_and_is_rerun_with_its_params(tmp_path):
