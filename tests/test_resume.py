@@ -171,13 +171,13 @@ def test_a_dead_sweeps_running_trial_fails_and_is_rerun_with_its_params(tmp_path
     journal = tmp_path / "study.journal"
     script = textwrap.dedent(f"""
         import os, signal, optuna
-        from bench.sweeps.resume import mark_owner
+        from bench.sweeps.resume import ask_owned
         from bench.sweeps.storage import make_storage
         study = optuna.create_study(study_name="s", storage=make_storage({str(journal)!r}))
         for x in (1.0, 2.0):
             study.enqueue_trial({{"x": x}})
-        done = study.ask(); done.suggest_float("x", 0, 10); study.tell(done, 1.0)
-        trial = study.ask(); trial.suggest_float("x", 0, 10); mark_owner([trial])
+        done = ask_owned(study); done.suggest_float("x", 0, 10); study.tell(done, 1.0)
+        trial = ask_owned(study); trial.suggest_float("x", 0, 10)
         os.kill(os.getpid(), signal.SIGKILL)
     """)
     result = subprocess.run([sys.executable, "-c", script], env=_env(), timeout=120,

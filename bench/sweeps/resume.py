@@ -84,14 +84,23 @@ KILLED_ATTR, RERUN_ATTR = "bench.killed_reason", "bench.rerun_of"
 FINISHED_STATES = ("COMPLETE", "PRUNED")
 
 
-def mark_owner(trials: Iterable[Any]) -> None:
-    """Tag each asked trial with the host and process that will tell it (bench.host,
-    bench.pid, bench.pid_start), so a later sweep can tell a dead sweep's RUNNING trials from
-    a live one's. Optuna's own heartbeat needs an RDB storage; this works on journals too."""
-    tags = tracking.process_tags()
-    for trial in trials:
-        for key, value in tags.items():
+def ask_owned(study: Any) -> Any:
+    """`study.ask()` for a trial that carries, from its creation, the host and process that
+    will tell it (user attrs bench.host, bench.pid, bench.pid_start), so that a later sweep can
+    tell a dead sweep's RUNNING trials from a live one's (Optuna's own heartbeat needs an RDB
+    storage; this works on journals too). Hand-written because `ask` takes no user attrs: the
+    trial is enqueued with them first, unless trials wait already (killed trials re-queued by
+    `requeue_killed`), which `ask` takes first and which are then re-marked."""
+    import optuna
+
+    owner = tracking.process_tags()
+    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
+        study.enqueue_trial({}, user_attrs=owner)
+    trial = study.ask()
+    for key, value in owner.items():
+        if trial.user_attrs.get(key) != value:
             trial.set_user_attr(key, value)
+    return trial
 
 
 def fail_orphaned_trials(study: Any, storage_spec: Any) -> list[int]:
@@ -132,8 +141,9 @@ def requeue_killed(study: Any) -> list[int]:
     rerun = {t.user_attrs.get(RERUN_ATTR) for t in study.trials}
     killed = [t for t in study.trials if t.state.name == "FAIL"
               and KILLED_ATTR in t.user_attrs and t.number not in rerun]
+    owner = tracking.process_tags()
     for trial in killed:
-        study.enqueue_trial(trial.params, user_attrs={RERUN_ATTR: trial.number})
+        study.enqueue_trial(trial.params, user_attrs={RERUN_ATTR: trial.number, **owner})
     if killed:
         log.info(f"Resume: re-running killed trial(s) {[t.number for t in killed]} with their "
                  "params")

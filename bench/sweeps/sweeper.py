@@ -37,9 +37,9 @@ from bench.errors import BenchError, ConfigError
 from bench.objective import objective_names, trial_outcome
 from bench.sweeps.reports import REPORTS_SUBDIR, write_study_reports
 from bench.sweeps.resume import (
+    ask_owned,
     check_resumed,
     fail_orphaned_trials,
-    mark_owner,
     requeue_killed,
     resumed_seed,
     trials_to_run,
@@ -115,8 +115,7 @@ class _SweeperImpl(OptunaSweeperImpl):
             remaining = self._resumed(study)
             while remaining > 0:
                 batch = min(remaining, max(1, self.n_jobs))
-                trials = [study.ask() for _ in range(batch)]
-                mark_owner(trials)
+                trials = [ask_owned(study) for _ in range(batch)]
                 jobs = self._job_overrides(study, trials, space, fixed, fixed_overrides)
                 self._run_batch(study, trials, jobs, len(directions))
                 remaining -= batch
