@@ -67,7 +67,21 @@ def task(cfg: DictConfig) -> float | list[float]:
 
     validate_config(cfg)
     console.configure(cfg.progress, cfg.verbosity)
-    return _run(cfg, dict(HydraConfig.get().runtime.choices))
+    return _job(cfg, dict(HydraConfig.get().runtime.choices))
+
+
+def _job(cfg: DictConfig, choices: dict[str, str]) -> float | list[float]:
+    """One cell: under a parallel launcher, models get their share of the cores and the
+    console lines carry the job number (bench.launchers.jobs); with `resume=true`, a cell
+    that already has a FINISHED run returns that run's objective (bench.resume) before any
+    data is loaded. Orphaned runs of the store are ended first (tracking.preflight)."""
+    from bench import resume, tracking
+    from bench.launchers.jobs import job_console
+
+    with job_console():
+        tracking.preflight(cfg.tracking.uri)
+        reused = resume.reuse_finished(cfg, choices, resume.cell_identity(cfg, choices))
+        return _run(cfg, choices) if reused is None else reused
 
 
 def _run(cfg: DictConfig, choices: dict[str, str]) -> float | list[float]:

@@ -27,6 +27,7 @@ from bench.evaluation.metrics import binary_metrics, family_recall, score_in_bat
 from bench.fitting import fit_pipeline, selected_feature_names
 from bench.instantiate import build
 from bench.models.scoring import anomaly_score
+from bench.resume import cell_identity
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
             splits.description, **{f"version.{k}": v
                                    for k, v in tracking.package_versions().items()},
             **{k: str(v) for k, v in dataset.notes.items()},
+            **cell_identity(cfg, choices).tags(),
             # audit counts are facts about the data, not model quality: tags, not charts
             **{f"audit.{k.removeprefix('audit_')}": f"{v:g}"
                for k, v in findings.metrics().items()}}

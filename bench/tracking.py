@@ -23,9 +23,11 @@ from bench.errors import TrackingError
 TRACKED_PACKAGES = ("bench", "scikit-learn", "xgboost", "keras", "tensorflow", "mlflow",
                     "hydra-core", "optuna", "pandas", "numpy")
 # Top-level config keys that do not change what a run computes (where it is logged, where the
-# data lives, Hydra's own settings, how latency is measured). The one list: config ids, sweep
-# base ids and the report's "what differs between cells" all leave exactly these out.
-RUN_CONTEXT_KEYS = ("tracking", "paths", "hydra", "evaluation", "verbosity", "progress")
+# data lives, Hydra's own settings, how latency is measured, whether finished cells are
+# reused). The one list: config ids, sweep base ids and the report's "what differs between
+# cells" all leave exactly these out.
+RUN_CONTEXT_KEYS = ("tracking", "paths", "hydra", "evaluation", "resume", "resume_code",
+                    "verbosity", "progress")
 # config_id also leaves out `seed`, so the repetitions of one cell share their id.
 CONFIG_ID_EXCLUDED = ("seed", *RUN_CONTEXT_KEYS)
 MAX_PARAMS_PER_BATCH = 100  # MLflow's limit per log_batch call
@@ -54,6 +56,7 @@ def preflight(uri: str, timeout_s: float = 5.0) -> None:
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     elif uri.startswith(SQL_SERVER_SCHEMES):
         check_database(uri, "tracking.uri", timeout_s)
+    open_store(uri, create=False)  # once per process: orphaned runs ended KILLED
 
 
 def default_artifact_location(uri: str) -> str | None:
@@ -114,14 +117,17 @@ def tracked_run(uri: str, experiment: str, run_name: str, tags: Mapping[str, str
     """An active MLflow run; ends FINISHED, or FAILED with the traceback logged on error.
 
     The run is never left RUNNING: MLflow's context manager ends it on any exception, after
-    the traceback is saved as `error/traceback.txt` and the `error` tag.
+    the traceback is saved as `error/traceback.txt` and the `error` tag; a process killed
+    outright leaves it to the next command's `reap_orphans` (host and pid are tagged).
     """
     import mlflow
 
     mlflow.set_tracking_uri(uri)
     experiment_id = get_or_create_experiment(uri, experiment)
-    with mlflow.start_run(run_name=run_name, tags=dict(tags), experiment_id=experiment_id,
-                          parent_run_id=parent_run_id) as run:
+    run = retry_locked(lambda: mlflow.start_run(
+        run_name=run_name, tags={**tags, **process_tags()}, experiment_id=experiment_id,
+        parent_run_id=parent_run_id))
+    with run:
         try:
             yield run
         except BaseException as error:
@@ -219,6 +225,7 @@ def get_or_create_experiment(uri: str, name: str) -> str:
     """The id of experiment `name` in the store `uri`, created (artifacts beside a sqlite
     store) when missing. A store that cannot be used is a TrackingError."""
 
+    open_store(uri)  # a new store's schema is created once, under a lock
     store = store_client(uri)
     try:
         existing = store.get_experiment_by_name(name)
@@ -359,15 +366,10 @@ def check_optuna_storage(storage: str | None, key: str = "hydra.sweeper.storage"
 
 
 def prepare_store(uri: str) -> None:
-    """`preflight(uri)`, then a database store's tables created once, by the one process that
-    launches a grid, so that parallel workers never race to create a fresh store's schema."""
+    """The tracking store checked and its schema created, by the one process that launches a
+    grid, before any worker starts."""
     preflight(uri)
-    if uri.startswith(("sqlite:", *SQL_SERVER_SCHEMES)):
-
-        try:
-            store_client(uri).search_experiments(max_results=1)
-        except Exception as error:
-            raise TrackingError(mask_secrets(f"cannot use MLflow store {uri}: {error}")) from error
+    open_store(uri)
 
 
 # ---- models and datasets
@@ -608,7 +610,8 @@ MAX_TAG_LENGTH = 5000  # tags the sweep writes (error messages) are cut here
 def create_run(uri: str, experiment_id: str, run_name: str, tags: Mapping[str, str]) -> str:
     """A new RUNNING run (not made active) in `experiment_id`; returns its id."""
 
-    run = store_client(uri).create_run(experiment_id, tags=dict(tags), run_name=run_name)
+    run = store_client(uri).create_run(experiment_id, tags={**tags, **process_tags()},
+                                       run_name=run_name)
     return run.info.run_id
 
 
@@ -689,3 +692,225 @@ def log_epoch(prefix: str, logs: Mapping[str, Any], epoch: int) -> None:
     the epoch ends so the UI's curves grow live; no-op without an active run."""
     if streaming():
         log_metrics({f"{prefix}_{k}": v for k, v in logs.items()}, step=epoch)
+
+
+# ---- resume and orphans
+# Every run records the host and process that write it (bench.host, bench.pid, bench.pid_start).
+# The first time a process uses a store (`preflight`), the store's schema is created under a
+# file lock, and RUNNING runs whose process on this host is gone are ended KILLED
+# (`reap_orphans`). `find_finished_cell` answers resume's question (bench/resume.py).
+HOST_TAG, PID_TAG, PID_START_TAG = "bench.host", "bench.pid", "bench.pid_start"
+KILLED_TAG = "bench.killed_reason"
+STORE_LOCK_TIMEOUT_S = 300.0
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+_opened_stores: set[str] = set()
+
+
+def process_start(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, /proc/<pid>/stat field 22), to tell
+    a live process from a later one that reuses its pid; None where /proc is not readable.
+    A zombie (killed, not yet waited for) counts as gone: returns "zombie"."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()  # the command name may hold spaces and ')'
+    return "zombie" if fields[0] in ("Z", "X") else fields[19]
+
+
+def process_tags() -> dict[str, str]:
+    """{bench.host, bench.pid, bench.pid_start} of this process, put on every run it creates."""
+    import os
+    import socket
+
+    pid = os.getpid()
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(pid),
+            PID_START_TAG: process_start(pid) or ""}
+
+
+def process_alive(pid: int, started: str | None) -> bool:
+    """Whether process `pid` on this host still runs and is the one that started at
+    `started` (a pid reused by another process counts as gone)."""
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        pass
+    now = process_start(pid)
+    if now == "zombie":
+        return False
+    return not (started and now is not None and now != started)
+
+
+def store_exists(uri: str) -> bool:
+    """False for a sqlite store whose file does not exist yet (nothing to reuse or reap)."""
+    if not uri.startswith("sqlite:///"):
+        return True
+    path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+    return path.is_file() and path.stat().st_size > 0
+
+
+def open_store(uri: str, create: bool = True) -> None:
+    """Once per process and store: create a database store's schema, under a file lock beside
+    a sqlite file (MLflow migrates a fresh database on first use; concurrent first uses race:
+    "table _alembic_tmp_metrics already exists"), then `reap_orphans`. `create=False` (the
+    pre-flight check) leaves a sqlite store that does not exist yet alone: a command that fails
+    before its run starts creates no store."""
+    if uri in _opened_stores or not uri.startswith(("sqlite:", *SQL_SERVER_SCHEMES)):
+        return
+    if not create and not store_exists(uri):
+        return
+    from mlflow import MlflowClient
+
+    _sqlite_busy_timeout()
+    try:
+        with _store_lock(uri):
+            _create_sqlite_schema(uri)
+            retry_locked(lambda: MlflowClient(uri).search_experiments(max_results=1))
+    except TrackingError:
+        raise
+    except Exception as error:
+        raise TrackingError(mask_secrets(f"cannot use MLflow store {uri}: {error}")) from error
+    _opened_stores.add(uri)
+    reap_orphans(uri)
+
+
+@contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """An exclusive lock on `<sqlite file>.lock` (filelock: fcntl/msvcrt, released when the
+    process dies); no lock for server databases, whose migrations MLflow runs in one
+    transaction."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+    try:
+        with FileLock(str(path) + ".lock", timeout=STORE_LOCK_TIMEOUT_S):
+            yield
+    except Timeout as error:
+        raise TrackingError(f"waited {STORE_LOCK_TIMEOUT_S:.0f} s for the lock {error.lock_file} "
+                            "of the MLflow store: delete it if no bench command is running"
+                            ) from error
+
+
+def _create_sqlite_schema(uri: str) -> None:
+    """A new sqlite store is created in a temporary file and renamed into place once MLflow
+    has created and migrated every table: a process killed meanwhile leaves no half-migrated
+    store behind ("table datasets already exists" on every later run), only the temporary
+    file, removed here next time. Called under the store's lock."""
+    import os
+
+    from mlflow import MlflowClient
+
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+    if path.exists() and path.stat().st_size > 0:
+        return
+    for stale in path.parent.glob(f".{path.name}.creating-*"):
+        stale.unlink(missing_ok=True)
+    tmp = path.parent / f".{path.name}.creating-{os.getpid()}"
+    MlflowClient(f"sqlite:///{tmp}").search_experiments(max_results=1)
+    os.replace(tmp, path)
+
+
+def _sqlite_busy_timeout() -> None:
+    """Every sqlite connection waits up to 60 s for another writer's lock (SQLite's busy
+    timeout) instead of failing with "database is locked" after Python's default 5 s."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    if getattr(_sqlite_busy_timeout, "installed", False):
+        return
+
+    @event.listens_for(Engine, "connect")
+    def _busy_timeout(dbapi_connection: Any, record: Any) -> None:
+        import sqlite3
+
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+
+    _sqlite_busy_timeout.installed = True  # type: ignore[attr-defined]
+
+
+def retry_locked(call: Any, attempts: int = 8, first_wait_s: float = 0.2) -> Any:
+    """`call()`, retried with exponential backoff (0.2 s, 0.4 s, ... plus jitter) while it
+    fails with SQLite's "database is locked" (a writer upgrading its read lock is refused at
+    once, busy timeout or not)."""
+    import random
+
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception as error:
+            if "database is locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(first_wait_s * 2 ** attempt * (1 + random.random()))
+    raise AssertionError("unreachable")
+
+
+def reap_orphans(uri: str) -> list[str]:
+    """End KILLED every RUNNING run of the store whose process on this host is gone, with the
+    tag bench.killed_reason; returns their ids. Runs of other hosts are left alone (their own
+    host's next command ends them)."""
+    import socket
+
+    host = socket.gethostname()
+    ids = list(experiments(uri).values())
+    if not ids:
+        return []
+    found = retry_locked(lambda: search_all_runs(
+        uri, ids, f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'"))
+    reaped = []
+    for run in found:
+        tags = run.data.tags
+        try:
+            pid = int(tags.get(PID_TAG, ""))
+        except ValueError:
+            continue
+        if process_alive(pid, tags.get(PID_START_TAG)):
+            continue
+        reason = (f"process {pid} on {host} died without ending the run (found at "
+                  f"{time.strftime('%Y-%m-%d %H:%M:%S')} by a bench command)")
+        retry_locked(lambda run=run, reason=reason: (
+            set_tags(uri, run.info.run_id, {KILLED_TAG: reason}),
+            set_terminated(uri, run.info.run_id, "KILLED")))
+        reaped.append(run.info.run_id)
+    if reaped:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "%d run(s) of dead processes were left RUNNING in %s: ended KILLED (%s)",
+            len(reaped), mask_secrets(uri), ", ".join(reaped))
+    return reaped
+
+
+def find_finished_cell(uri: str, experiment: str, tag: str, value: str) -> Any:
+    """The earliest FINISHED run of experiment `experiment` whose tag `tag` equals `value`
+    (a cell identity), or None; the experiment is not created when missing."""
+    from mlflow import MlflowClient
+
+    if not store_exists(uri):
+        return None
+    client = MlflowClient(uri)
+    found = retry_locked(lambda: client.get_experiment_by_name(experiment))
+    if found is None:
+        return None
+    runs = retry_locked(lambda: client.search_runs(
+        [found.experiment_id], f"tags.`{tag}` = '{value}' and attributes.status = 'FINISHED'",
+        max_results=1, order_by=["attributes.start_time ASC"]))
+    return runs[0] if runs else None
+
+
+def runs_by_id(uri: str, experiment: str | None = None) -> dict[str, Any]:
+    """{run id: (status, tags)} of the store's active runs (of one experiment, or all): what
+    the fault-injection script and the tests count."""
+    ids = list(experiments(uri).values()) if experiment is None else [
+        experiments(uri)[experiment]]
+    return {r.info.run_id: (r.info.status, dict(r.data.tags))
+            for r in search_all_runs(uri, ids)} if ids else {}

@@ -182,6 +182,7 @@ _BENCH_KEYS: dict[str, Rule] = {
         isinstance(v, list) and all(name in PLOTS for name in v)),
         f"all, none or a list of {', '.join(PLOTS)}"),
     "audit.drop_test_duplicates": BOOLEAN,
+    "resume": BOOLEAN, "resume_code": choice("commit", "any"),
     "tracking.experiment": TEXT_OR_NULL, "tracking.uri": TEXT,
     "verbosity": choice("quiet", "info", "debug"),
     "progress": choice("auto", "bars", "lines", "off"),

@@ -534,8 +534,8 @@ def test_crash_while_writing_leaves_no_loadable_cache(dirs: tuple[Path, Path],
     write(data, "train.txt", nsl_text(8))
     real_write = cache_mod._write_parquet
 
-    def half_write_then_fail(frame: pd.DataFrame, target: Path) -> None:
-        real_write(frame, target)
+    def half_write_then_fail(frame: pd.DataFrame, target: Path, *meta: object) -> None:
+        real_write(frame, target, *meta)
         target.write_bytes(target.read_bytes()[:50])  # a partial file on disk
         raise OSError("disk full")
 
@@ -548,7 +548,7 @@ def test_crash_while_writing_leaves_no_loadable_cache(dirs: tuple[Path, Path],
     class Killed(BaseException):
         pass
 
-    def die(frame: pd.DataFrame, target: Path) -> None:
+    def die(frame: pd.DataFrame, target: Path, *meta: object) -> None:
         target.write_bytes(b"PAR1 partial")
         raise Killed
 

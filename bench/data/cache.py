@@ -2,7 +2,10 @@
 
 A table is cached as `<cache_dir>/<loader version>-<sha256 of the uncompressed source>.parquet`,
 written to a temporary file in the same folder and moved into place with `os.replace`, so a
-reader never sees a partial file. Nothing is cached unless the table passed validation.
+reader never sees a partial file. Nothing is cached unless the table passed validation. Each
+file carries the source's sha256 and the frame's own digest (`frame_digest`) in its Parquet
+metadata; a file whose content no longer matches them is discarded and rebuilt, so a checksum
+verdict about the source also holds for what was read from the cache.
 
 Hashing a source costs about as much as a quarter of parsing it, so a small index
 (`file-index.json`: absolute path, size, mtime_ns, ctime_ns, inode -> checksums) lets a second
@@ -13,6 +16,7 @@ remembers it. Delete the cache folder at any time: it is rebuilt on the next loa
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -37,7 +41,8 @@ from bench.data.files import (
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = "c1"  # bump when the cached layout changes for every loader
+CACHE_FORMAT = "c2"  # bump when the cached layout changes for every loader (c2: digests)
+META_KEY = b"bench.cache"
 INDEX_NAME = "file-index.json"
 _STALE_TMP_SECONDS = 3600.0
 
@@ -52,9 +57,34 @@ def _stat_key(path: Path) -> dict[str, int]:
             "ino": st.st_ino}
 
 
-def _write_parquet(frame: pd.DataFrame, target: Path) -> None:
-    """Write `frame` (index included) to `target` as Parquet."""
-    frame.to_parquet(target, engine="pyarrow")
+def frame_digest(frame: pd.DataFrame) -> str:
+    """sha256 of a frame's content: its column names, dtypes, index and every value (pandas'
+    per-row hashes, which are stable across processes and Parquet round trips)."""
+    head = json.dumps([[str(c) for c in frame.columns], [str(d) for d in frame.dtypes]])
+    rows = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+    return hashlib.sha256(head.encode() + rows.tobytes()).hexdigest()
+
+
+def _write_parquet(frame: pd.DataFrame, target: Path, meta: dict[str, str]) -> None:
+    """Write `frame` (index included) to `target` as Parquet, `meta` (the source's sha256 and
+    the frame's digest) in the file's key-value metadata under `bench.cache`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=True)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           META_KEY: json.dumps(meta).encode()})
+    pq.write_table(table, target)
+
+
+def _read_parquet(target: Path) -> tuple[pd.DataFrame, dict[str, str]]:
+    """(frame, bench.cache metadata or {}) of a cache file."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(target)
+    raw = (table.schema.metadata or {}).get(META_KEY)
+    meta = json.loads(raw) if raw else {}
+    return table.to_pandas(), meta if isinstance(meta, dict) else {}
 
 
 def _atomic_write(target: Path, write: Callable[[Path], None]) -> None:
@@ -127,28 +157,47 @@ class TableCache:
         """Where the table with cache key `key` lives (None when caching is off)."""
         return None if self.dir is None else self.dir / f"{key}.parquet"
 
-    def get(self, key: str) -> pd.DataFrame | None:
-        """The cached table for `key`, or None (missing or unreadable: a warning, then None)."""
+    def get(self, key: str, source_sha256: str | None = None) -> pd.DataFrame | None:
+        """The cached table for `key`, or None when missing. A file that cannot be read, was
+        not made from the source `source_sha256`, or whose content no longer matches its
+        stored digest (edited, truncated) is deleted with a CacheWarning, and None returned:
+        the caller parses the source again."""
         target = self.path_for(key)
         if target is None or not target.is_file():
             return None
         try:
-            return pd.read_parquet(target, engine="pyarrow")
+            frame, meta = _read_parquet(target)
         except Exception as exc:  # a damaged cache file must never stop a run
-            warnings.warn(f"ignoring unreadable cache file {target}: {exc}", CacheWarning,
-                          stacklevel=2)
+            self._discard(target, f"ignoring unreadable cache file {target}: {exc}")
             return None
+        if source_sha256 is not None and meta.get("source_sha256") != source_sha256:
+            self._discard(target, f"discarding cache file {target}: not made from this source "
+                          "file (its stored sha256 differs or is missing)")
+            return None
+        if meta.get("frame_digest") != frame_digest(frame):
+            self._discard(target, f"discarding cache file {target}: its content does not "
+                          "match the digest stored with it (edited or damaged)")
+            return None
+        return frame
 
-    def put(self, key: str, frame: pd.DataFrame) -> Path | None:
-        """Store `frame` under `key` atomically; returns its path, or None if it failed
-        (a warning: the cache is an optimisation, the loaded data is still valid)."""
+    def _discard(self, target: Path, message: str) -> None:
+        warnings.warn(f"{message}; parsing the source again and rebuilding it", CacheWarning,
+                      stacklevel=3)
+        with contextlib.suppress(OSError):
+            target.unlink()
+
+    def put(self, key: str, frame: pd.DataFrame, source_sha256: str = "") -> Path | None:
+        """Store `frame` under `key` atomically with the source's sha256 and the frame's digest;
+        returns its path, or None if it failed (a warning: the cache is an optimisation, the
+        loaded data is still valid)."""
         target = self.path_for(key)
         if target is None:
             return None
+        meta = {"source_sha256": source_sha256, "frame_digest": frame_digest(frame)}
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             self._remove_stale_tmp()
-            _atomic_write(target, lambda tmp: _write_parquet(frame, tmp))
+            _atomic_write(target, lambda tmp: _write_parquet(frame, tmp, meta))
         except Exception as exc:
             warnings.warn(f"cannot write cache file {target}: {exc}", CacheWarning, stacklevel=2)
             return None
@@ -195,13 +244,13 @@ def load_table(
     digest = cache.digest(path)
     verification = verify_file(name, digest, verify)
     key = f"{version}-{CACHE_FORMAT}-{digest.sha256}"
-    frame = cache.get(key)
+    frame = cache.get(key, digest.sha256)
     hit = frame is not None
     if frame is None:
         frame = read_table(path, spec)
         if prepare is not None:
             frame = prepare(frame)
-        cache.put(key, frame)
+        cache.put(key, frame, digest.sha256)
     cache.remember(path, digest)
     log.info("%s: %d rows (%s)", path, len(frame), "cache" if hit else "parsed")
     return Table(path, name, frame, digest, verification, hit)
@@ -209,7 +258,8 @@ def load_table(
 
 def source_notes(role: str, table: Table) -> dict[str, str]:
     """Notes (MLflow tags) describing one source file; keys use the role, not the file name
-    (MLflow tag keys may not contain `+`)."""
+    (MLflow tag keys may not contain `+`). The same whether the frame came from the cache or
+    the source: a cache file is only used when its digests tie it to this source."""
     return {
         f"data.file.{role}": table.path.name,
         f"data.rows.{role}": str(len(table.frame)),

@@ -10,9 +10,11 @@ names the two Hydra plugins here. The rooms, in the order a sweep meets them:
   and trial number (`tracking.study_name`, `tracking.trial_number`), records pruned trials as
   PRUNED and NaN objectives as FAIL, and stops on too many failures;
 - `storage`: an Optuna storage from one string (a URL is an RDB storage, anything else a
-  JournalStorage file that several processes on one host may write at once);
+  JournalStorage file that several processes on one host may write at once; a torn last
+  record is dropped with a warning);
 - `resume`: a resumed study must optimise the same objectives on the same base configuration
-  (`base_config_id`), and its sampler is re-seeded;
+  (`base_config_id`), and its sampler is re-seeded; RUNNING trials of dead sweep processes are
+  ended FAIL, and with `resume=true` re-run until n_trials are finished (docs/resume.md);
 - `reports`: the study's trials table, best trial, importances and plots in
   `<sweep dir>/optuna/`;
 - `callback`: `MlflowSweepCallback`, one MLflow parent run per sweep (through bench.tracking),

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 from bench.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def make_storage(spec: str | None) -> Any:
@@ -29,7 +35,50 @@ def make_storage(spec: str | None) -> Any:
 
     path = Path(spec.removeprefix("journal:"))
     path.parent.mkdir(parents=True, exist_ok=True)
+    repair_journal(path)
     return JournalStorage(JournalFileBackend(str(path)))
+
+
+def repair_journal(path: Path) -> int:
+    """Drop the records of the journal file `path` that are not whole JSON lines (a power cut
+    or kill -9 mid-append leaves half a line; Optuna then fails with a JSONDecodeError once a
+    record follows it and loads none of the study). The file is first copied to `<path>.bak`;
+    a WARNING names both. Runs under the journal's own lock, so no writer appends meanwhile.
+    Returns how many records were dropped. Reads the whole file, as Optuna's load does."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return 0
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    lock = JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        data = path.read_bytes()
+        lines = data.splitlines(keepends=True)
+        kept = [line for line in lines if _whole_record(line)]
+        if len(kept) == len(lines):
+            return 0
+        backup = path.with_name(path.name + ".bak")
+        shutil.copy2(path, backup)
+        with open(path, "r+b") as handle:  # rewritten in place: the writers' inode stays
+            handle.write(b"".join(kept))
+            handle.truncate()
+            handle.flush()
+            os.fsync(handle.fileno())
+    finally:
+        lock.release()
+    dropped = len(lines) - len(kept)
+    log.warning(f"journal {path}: dropped {dropped} torn record(s) (not whole JSON lines); "
+                f"the file as it was is kept in {backup}")
+    return dropped
+
+
+def _whole_record(line: bytes) -> bool:
+    if not line.endswith(b"\n"):
+        return False
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
 
 
 def open_storage(spec: str | None) -> Any:

@@ -36,7 +36,14 @@ from omegaconf import DictConfig
 from bench.errors import BenchError, ConfigError
 from bench.objective import objective_names, trial_outcome
 from bench.sweeps.reports import REPORTS_SUBDIR, write_study_reports
-from bench.sweeps.resume import check_resumed, resumed_seed
+from bench.sweeps.resume import (
+    ask_owned,
+    check_resumed,
+    fail_orphaned_trials,
+    requeue_killed,
+    resumed_seed,
+    trials_to_run,
+)
 from bench.sweeps.storage import make_storage
 
 log = logging.getLogger(__name__)
@@ -134,10 +141,10 @@ class _SweeperImpl(OptunaSweeperImpl):
         self._first_error: JobReturn | None = None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         try:
-            remaining = self.n_trials
+            remaining = self._resumed(study)
             while remaining > 0:
                 batch = min(remaining, max(1, self.n_jobs))
-                trials = [study.ask() for _ in range(batch)]
+                trials = [ask_owned(study) for _ in range(batch)]
                 jobs = self._job_overrides(study, trials, space, fixed, fixed_overrides)
                 self._run_batch(study, trials, jobs, len(directions))
                 remaining -= batch
@@ -146,6 +153,15 @@ class _SweeperImpl(OptunaSweeperImpl):
         self._finish(study)
 
     # -- before the first trial
+    def _resumed(self, study: Any) -> int:
+        """Trials of dead sweeps ended FAIL; with `resume=true` the killed ones re-run and the
+        study topped up to n_trials finished trials. Returns how many trials to ask."""
+        fail_orphaned_trials(study, self.storage)
+        resume = bool(self.config.get("resume", False))
+        if resume:
+            requeue_killed(study)
+        return trials_to_run(study, self.n_trials, resume)
+
     def _checked_directions(self, objectives: list[str]) -> list[str]:
         """hydra.sweeper.direction, lower case; one per objective or a ConfigError."""
         directions = [d.lower() for d in self._get_directions()]

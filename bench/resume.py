@@ -1,0 +1,155 @@
+"""A cell's identity, and `resume=true`: reuse a cell's finished run (docs/resume.md).
+
+A cell is one Hydra job. Its identity joins four parts:
+
+- the config id (`tracking.config_id`: the unresolved config without seed, tracking, paths,
+  hydra, evaluation, resume keys; plus the chosen group options),
+- the seed,
+- the content hash of the data: the sha256 of every file the dataset config names
+  (`*_file`, `*_files`) found in its data_dir, or for generated data the hash of its resolved
+  config (the generator is deterministic in it),
+- the code version: the git commit of bench, else its package version.
+
+`cell_identity` is the one function that says which runs are "the same cell": every run is
+tagged with `cell_id` (all four parts) and `cell_base_id` (without the code version, which
+`resume_code=any` matches). The data hash is computed before any data is loaded: file hashes
+come from the Parquet cache's stat index (bench.data.cache), so an unchanged file is not
+re-read; without a cache_dir the files are hashed once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from bench import cells, tracking
+from bench.errors import ConfigError
+from bench.objective import objective_value
+
+CELL_TAG, BASE_TAG = "cell_id", "cell_base_id"
+RESUME_CODE = ("commit", "any")  # what code counts as the same: the same commit, or any
+
+
+@dataclass(frozen=True)
+class CellIdentity:
+    config_id: str
+    seed: str
+    data_hash: str
+    code_version: str
+
+    @property
+    def base_id(self) -> str:
+        """16 hex of config id + seed + data hash (the code version left out)."""
+        return _hex(self.config_id, self.seed, self.data_hash)
+
+    @property
+    def cell_id(self) -> str:
+        """16 hex of all four parts: the identity resume matches by default."""
+        return _hex(self.config_id, self.seed, self.data_hash, self.code_version)
+
+    def tags(self) -> dict[str, str]:
+        return {CELL_TAG: self.cell_id, BASE_TAG: self.base_id,
+                "cell.data_hash": self.data_hash, "cell.code_version": self.code_version}
+
+
+def _hex(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """`git:<commit>` of the bench source, else `bench-<version>` (an installed wheel)."""
+    commit = tracking.git_commit()
+    if commit != "unknown":
+        return f"git:{commit}"
+    from bench import __version__
+
+    return f"bench-{__version__}"
+
+
+def cell_identity(cfg: DictConfig, choices: Mapping[str, str]) -> CellIdentity:
+    """The identity of the cell `cfg` (one job's config) with Hydra's group `choices`."""
+    unresolved = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(unresolved, dict)
+    return CellIdentity(tracking.config_id(unresolved, choices), str(cfg.seed),
+                        data_hash(cfg.dataset), code_version())
+
+
+def data_hash(dataset: DictConfig) -> str:
+    """`files:<hex>` of the sha256 of each file the dataset config names and that exists in
+    its data_dir (by config key, so renaming a file changes nothing, editing one does);
+    `generated:<hex>` of the resolved config for a dataset without data_dir."""
+    plain = OmegaConf.to_container(dataset, resolve=True)
+    assert isinstance(plain, dict)
+    if not plain.get("data_dir"):
+        return "generated:" + _hex(json.dumps(plain, sort_keys=True, default=str))
+    from bench.data.cache import TableCache
+    from bench.data.files import find
+
+    cache = TableCache(plain.get("cache_dir"))
+    digests = {}
+    for key, name in sorted(_named_files(plain).items()):
+        path = find(plain["data_dir"], name)
+        if path is not None:
+            digests[key] = _file_sha256(cache, path)
+    return "files:" + _hex(json.dumps(digests, sort_keys=True))
+
+
+def _named_files(plain: Mapping[str, Any]) -> dict[str, str]:
+    """{config key: file name} of `*_file` values and `*_files` mappings."""
+    out = {}
+    for key, value in plain.items():
+        if key.endswith("_file") and value:
+            out[key] = str(value)
+        elif key.endswith("_files") and isinstance(value, Mapping):
+            out.update({f"{key}.{k}": str(v) for k, v in value.items() if v})
+    return out
+
+
+_hashed: dict[tuple[str, int, int], str] = {}
+
+
+def _file_sha256(cache: Any, path: Path) -> str:
+    """sha256 of `path`: the cache's stat index when it knows the file, else hashed once per
+    process (and remembered in the index for the loader)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _hashed:
+        digest = cache.digest(path)
+        cache.remember(path, digest)
+        _hashed[key] = digest.sha256
+    return _hashed[key]
+
+
+# ------------------------------------------------------------------------------ resume
+def reuse_finished(cfg: DictConfig, choices: Mapping[str, str], identity: CellIdentity,
+                   echo: Any = print) -> float | list[float] | None:
+    """With `resume=true`: the objective of this cell's earliest FINISHED run, after printing
+    one line naming it and recording the cell as SKIPPED (bench.cells); None when the cell has
+    no finished run (or that run lacks the objective metric), so the cell runs."""
+    if not cfg.get("resume", False):
+        return None
+    by_code = cfg.get("resume_code", "commit") == "commit"
+    tag, value = (CELL_TAG, identity.cell_id) if by_code else (BASE_TAG, identity.base_id)
+    # the experiment bench.experiment logs the cell to
+    experiment = str(cfg.tracking.experiment or choices.get("dataset", "?"))
+    run = tracking.find_finished_cell(str(cfg.tracking.uri), experiment, tag, value)
+    if run is None:
+        return None
+    metrics = run.data.metrics
+    try:
+        objective = objective_value(metrics, cfg.optimized_metric)
+    except ConfigError:  # the run predates the objective metric: compute the cell again
+        return None
+    echo(f"[resume] skipped cell {identity.cell_id}: reused FINISHED run {run.info.run_id} "
+         f"({cfg.optimized_metric}={objective})")
+    cells.record(cells.CellOutcome(cells.SKIPPED, run.info.run_id, objective,
+                                   metrics.get("test_f1"), 0.0))
+    return objective

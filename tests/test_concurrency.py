@@ -1,0 +1,84 @@
+"""Fresh stores under concurrency: separate commands and the joblib launcher starting together
+against a sqlite store that does not exist yet all record their runs (docs/resume.md)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bench import tracking
+from bench.launchers import jobs
+from bench.launchers.jobs import _Prefixed, threads_per_job
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MPLBACKEND": "Agg", **extra}
+
+
+def test_prefixed_stream_marks_every_line_once():
+    class Sink:
+        text = ""
+
+        def write(self, text: str) -> None:
+            self.text += text
+
+        def flush(self) -> None:
+            pass
+
+    sink = Sink()
+    stream = _Prefixed(sink, "[job 3] ")
+    stream.write("a\nb")
+    stream.write("c\n\nd\n")
+    assert sink.text == "[job 3] a\n[job 3] bc\n[job 3] \n[job 3] d\n"
+
+
+def test_threads_per_job_share_the_cores(monkeypatch):
+    monkeypatch.delenv("BENCH_MODEL_THREADS", raising=False)
+    monkeypatch.setattr(jobs, "cores", lambda: 8)
+    assert [threads_per_job(n) for n in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
+    monkeypatch.setenv("BENCH_MODEL_THREADS", "3")
+    assert threads_per_job(2) == 3
+
+
+@pytest.mark.slow
+def test_four_commands_on_a_fresh_store_all_record_their_run(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "bench", "model=logreg", f"seed={seed}", "dataset.n_rows=1000",
+         f"tracking.uri={uri}", f"hydra.run.dir={tmp_path / str(seed)}"],
+        cwd=REPO_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for seed in range(4)]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    for proc, output in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, output[-3000:]
+        assert "Traceback" not in output, output[-3000:]
+    runs = tracking.runs_by_id(uri)
+    assert Counter(status for status, _ in runs.values()) == {"FINISHED": 4}
+    assert sorted(tags["seed"] for _, tags in runs.values()) == ["0", "1", "2", "3"]
+
+
+@pytest.mark.slow
+def test_a_joblib_grid_on_a_fresh_store_records_every_cell_with_job_prefixes(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+         "model=logreg,naive_bayes", "seed=0,1", "dataset.n_rows=1000", f"tracking.uri={uri}",
+         f"hydra.sweep.dir={tmp_path / 'multirun'}"],
+        cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=600, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "Traceback" not in output
+    runs = tracking.runs_by_id(uri)
+    assert Counter(status for status, _ in runs.values()) == {"FINISHED": 4}
+    for job in range(4):
+        threads = threads_per_job(2)
+        assert f"[job {job}] {threads} thread(s) per model (2 parallel jobs)" in output, (
+            output[-3000:])
+        assert any(line.startswith(f"[job {job}] MLflow run ") for line in output.splitlines())
