@@ -41,6 +41,7 @@ def test_wheel_carries_every_config(tmp_path: Path) -> None:
     assert shipped and shipped <= names, sorted(shipped - names)
     assert "bench/conf/config.yaml" in names
     assert "bench/analyze/conf/analyze.yaml" in names
+    assert "bench/report/literature/nslkdd.csv" in names  # the report's published figures
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "bench = bench.app:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 

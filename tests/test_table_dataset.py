@@ -373,10 +373,10 @@ def test_real_files_through_the_table_dataset_match_the_dedicated_loader(
         pd.testing.assert_frame_equal(a[features].astype(object), b[features].astype(object),
                                       check_dtype=False)
         assert (a[ours.schema.label].to_numpy() == b[theirs.schema.label].to_numpy()).all()
-    expected = run_experiment(cfg, choices, echo=lambda *_: None).metrics
+    expected = run_experiment(cfg, choices).metrics
     with open_dict(cfg):
         cfg.dataset = table_cfg
-    got = run_experiment(cfg, {**choices, "dataset": "table"}, echo=lambda *_: None).metrics
+    got = run_experiment(cfg, {**choices, "dataset": "table"}).metrics
     test_metrics = sorted(k for k in expected if k.startswith("test_")
                           and "family" not in k and "latency" not in k)
     assert test_metrics
