@@ -126,8 +126,13 @@ def test_analyze_synthetic_logs_one_run_with_artifacts(tracking_uri: str, tmp_pa
 
     cfg = compose_analyze(f"tracking.uri={tracking_uri}", "dataset.n_rows=1500",
                           "analyze.tsne_rows=300", "analyze.pca_rows=800")
-    result = run_analysis(cfg, tmp_path / "analysis")
+    printed: list[str] = []
+    result = run_analysis(cfg, tmp_path / "analysis", echo=printed.append)
     assert result.experiment == "analyze-synthetic"
+    # the key statistics reach the console too, with the values that were logged
+    chi = next(line for line in printed if line.startswith("[analyze] chi-square state"))
+    assert f"{result.metrics['chi2_state']:,.4f}" in chi and "Cramer's V" in chi
+    assert any(line.startswith("[analyze] Welch t ") for line in printed)
     out = tmp_path / "analysis"
     expected = ["analysis.md", "analysis.html", "summary.json", "plots/correlation_heatmap.png",
                 "plots/pca_scatter.png", "plots/tsne_scatter.png", "plots/balance.png",

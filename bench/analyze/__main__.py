@@ -61,8 +61,29 @@ def run_analysis(cfg: DictConfig, out_dir: str | Path, echo: Callable[[str], Any
                              tags, params) as run:
         tracking.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config/resolved.yaml")
         run.metrics.update(analyse(frame, schema, dataset.name, columns, options, out_dir, echo))
+    for line in key_statistics(run.metrics):
+        echo(f"[analyze] {line}")
     echo(f"[analyze] MLflow run {run.run_id} (experiment '{experiment}'); files in {out_dir}")
     return AnalysisResult(run.run_id, experiment, out_dir, dict(run.metrics))
+
+
+def key_statistics(metrics: dict[str, Any]) -> list[str]:
+    """The headline tests as console lines: chi-square (df, p, Cramer's V) per categorical
+    role, Welch t (p, Cohen's d) per byte column, pseudo R2 per single-feature logit."""
+    lines = [f"attack share {metrics['attack_share']:.4f}"] if "attack_share" in metrics else []
+    for key in sorted(k.removeprefix("chi2_") for k in metrics if k.startswith("chi2_")
+                      and not k.startswith(("chi2_dof_", "chi2_p_"))):
+        lines.append(f"chi-square {key} x label: {metrics[f'chi2_{key}']:,.4f} "
+                     f"(df {metrics[f'chi2_dof_{key}']:.0f}, p {metrics[f'chi2_p_{key}']:.3g}, "
+                     f"Cramer's V {metrics[f'cramers_v_{key}']:.3f})")
+    for key in sorted(k.removeprefix("welch_t_") for k in metrics if k.startswith("welch_t_")):
+        lines.append(f"Welch t {key} attack vs normal: {metrics[f'welch_t_{key}']:.3f} "
+                     f"(p {metrics[f'welch_p_{key}']:.3g}, Cohen's d "
+                     f"{metrics[f'cohen_d_{key}']:.3f})")
+    for key in sorted(k for k in metrics if k.startswith("logit_pseudo_r2_")):
+        lines.append(f"logit {key.removeprefix('logit_pseudo_r2_')}: pseudo R2 "
+                     f"{metrics[key]:.4f}")
+    return lines
 
 
 def task(cfg: DictConfig) -> None:
