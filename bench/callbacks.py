@@ -181,34 +181,44 @@ def summary_text(lines: list[Mapping[str, Any]], config: DictConfig, seconds: fl
     uri = _masked(str(config.tracking.uri))
     ranked = sorted(lines, key=lambda line: _rank_key(line, higher))
     header = f"{'rank':>4}  {'status':<8} {name:>12} {'test_f1':>9} {'time':>8}  {'run':<32}  cell"
-    rows = [header]
-    for i, line in enumerate(ranked, start=1):
-        cell = line.get("cell") or ""
-        if line.get("trial") is not None:
-            cell = f"trial {line['trial']}: {cell}"
-        rows.append(f"{i:>4}  {line['status']:<8} {_number(line.get('objective')):>12.4f} "
-                    f"{_number(line.get('test_f1')):>9.4f} {_number(line.get('seconds')):>7.1f}s"
-                    f"  {line.get('run_id') or '-':<32}  {cell}")
+    rows = [header, *(_row(i, line) for i, line in enumerate(ranked, start=1))]
     counts = {s: sum(line["status"] == s for line in lines)
               for s in (cells.FINISHED, cells.FAILED, cells.SKIPPED)}
     rows.append(f"{len(lines)} cells: {counts[cells.FINISHED]} FINISHED, "
                 f"{counts[cells.FAILED]} FAILED, {counts[cells.SKIPPED]} skipped; "
                 f"total {console._clock(seconds)}; ranked by {name} (VAL, "
                 f"{'higher' if higher else 'lower'} is better), TEST F1 beside it")
+    rows += _best_and_failures(ranked, lines, name)
+    experiments = sorted({str(line.get("experiment")) for line in lines if line.get("experiment")})
+    report = " ".join(f"--experiment {e}" for e in experiments)
+    rows.append(f"look further: mlflow ui --backend-store-uri {uri}")
+    rows.append(f"              python -m bench.report --tracking-uri {uri} {report}".rstrip())
+    return "\n".join(rows)
+
+
+def _row(rank: int, line: Mapping[str, Any]) -> str:
+    """One ranked cell: status, VAL objective, TEST F1, seconds, run id, overrides."""
+    cell = line.get("cell") or ""
+    if line.get("trial") is not None:
+        cell = f"trial {line['trial']}: {cell}"
+    return (f"{rank:>4}  {line['status']:<8} {_number(line.get('objective')):>12.4f} "
+            f"{_number(line.get('test_f1')):>9.4f} {_number(line.get('seconds')):>7.1f}s"
+            f"  {line.get('run_id') or '-':<32}  {cell}")
+
+
+def _best_and_failures(ranked: list[Mapping[str, Any]], lines: list[Mapping[str, Any]],
+                       name: str) -> list[str]:
+    """The best cell by the objective, then one line per failed job with its error."""
+    rows = []
     best = next((line for line in ranked if not math.isnan(_number(line.get("objective")))),
                 None)
     if best is not None:
         rows.append(f"best: {name}={_number(best['objective']):.4f} test_f1="
                     f"{_number(best.get('test_f1')):.4f} run {best.get('run_id')} "
                     f"({best.get('cell') or 'defaults'})")
-    for line in lines:
-        if line.get("error"):
-            rows.append(f"failed job {line['job']} ({line.get('cell')}): {line['error']}")
-    experiments = sorted({str(line.get("experiment")) for line in lines if line.get("experiment")})
-    report = " ".join(f"--experiment {e}" for e in experiments)
-    rows.append(f"look further: mlflow ui --backend-store-uri {uri}")
-    rows.append(f"              python -m bench.report --tracking-uri {uri} {report}".rstrip())
-    return "\n".join(rows)
+    rows += [f"failed job {line['job']} ({line.get('cell')}): {line['error']}"
+             for line in lines if line.get("error")]
+    return rows
 
 
 def _rank_key(line: Mapping[str, Any], higher: bool) -> tuple[int, float]:

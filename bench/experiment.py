@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from bench import tracking
 from bench.data.audit import AuditReport, AuditSettings, audit
 from bench.data.class_check import checked_splits
-from bench.data.dataset import Schema
+from bench.data.dataset import Dataset, Schema
 from bench.data.split import Splits
 from bench.evaluation import PLOTS, plots
 from bench.evaluation.metrics import binary_metrics, family_recall, score_in_batches
@@ -43,47 +43,22 @@ def _prefixed(prefix: str, metrics: Mapping[str, float]) -> dict[str, float]:
     return {f"{prefix}_{k}": v for k, v in metrics.items()}
 
 
+# The path itself, kept whole (about one screen) so that its order reads top to bottom.
 def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentResult:
     """Run the configured experiment and record it in MLflow; returns its metrics.
 
     `choices` are the selected config-group options (Hydra's runtime choices), used for
     names and tags. Nothing is fitted before the tracking store is known to be usable.
     """
-    settings = AuditSettings.from_config(cfg.audit)
     tracking.preflight(cfg.tracking.uri)
-    log.info(f"[data] loading {choices.get('dataset', '?')} ...")
-    started = time.perf_counter()
-    dataset = build(cfg.dataset)
-    splits = checked_splits(cfg, dataset)  # refuses partitions that lack a needed class
-    splits = replace(splits, extra_tests=dict(dataset.extra_tests))
-    schema, splits, findings = audit(dataset.schema, splits, settings)
-    log.info(f"[data] {dataset.name}: {splits.description}; rows {splits.sizes()} "
-             f"({time.perf_counter() - started:.1f} s)")
-    for key, note in dataset.notes.items():
-        log.info(f"[data] {key.removeprefix('data.')}: {note}")
-    for line in findings.summary_lines():
-        log.info(f"[audit] {line}")
-    for warning in findings.warnings:
-        log.warning(f"[audit] {warning}")
-
+    dataset, schema, splits, findings = _load_split_audit(cfg, choices)
     names = {group: str(choices.get(group, "?")) for group in
              ("dataset", "selector", "model", "threshold", "split", "preprocess")}
-    unresolved = OmegaConf.to_container(cfg, resolve=False)
-    tags = {**names, "seed": str(cfg.seed), "git_commit": tracking.git_commit(),
-            "config_id": tracking.config_id(unresolved, choices), "split_description":
-            splits.description, **{f"version.{k}": v
-                                   for k, v in tracking.package_versions().items()},
-            **{k: str(v) for k, v in dataset.notes.items()},
-            **cell_identity(cfg, choices).tags(),
-            # audit counts are facts about the data, not model quality: tags, not charts
-            **{f"audit.{k.removeprefix('audit_')}": f"{v:g}"
-               for k, v in findings.metrics().items()}}
     trial = cfg.tracking.get("trial_number")
-    if trial is not None:
-        tags["optuna.trial_number"] = str(trial)
     experiment = cfg.tracking.experiment or names["dataset"]
     run_name = tracking.run_name(names, cfg.seed, trial)
-    with tracking.tracked_run(cfg.tracking.uri, experiment, run_name, tags,
+    with tracking.tracked_run(cfg.tracking.uri, experiment, run_name,
+                              _tags(cfg, choices, names, dataset, splits, findings),
                               cfg.tracking.get("parent_run_id")) as run:
         resolved = OmegaConf.to_container(cfg, resolve=True)
         tracking.log_params(tracking.readable_params(resolved, names))
@@ -99,10 +74,8 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
             dataset.notes, cfg.dataset.get("data_dir"), resolved["dataset"]))
         preprocess = build(cfg.preprocess)(
             categorical=list(schema.categorical), numeric=list(schema.numeric))
-        selector = build(cfg.selector)
-        model = build(cfg.model)
-        pipeline, fit_seconds = fit_pipeline(preprocess, selector, model, X["train"],
-                                             y["train"], X["val"], y["val"])
+        pipeline, fit_seconds = fit_pipeline(preprocess, build(cfg.selector), build(cfg.model),
+                                             X["train"], y["train"], X["val"], y["val"])
         tracking.log_text("\n".join(selected_feature_names(pipeline)),
                           "reports/selected_features.txt")
 
@@ -122,12 +95,7 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
             metrics.update(_score_unlabelled(pipeline, dataset.unlabelled[schema.features],
                                              choice.threshold))
         tracking.log_metrics(metrics)
-        tracking.log_dict({"strategy": choice.strategy, "threshold": choice.threshold,
-                           **choice.details}, "reports/threshold.json")
-        _log_figures(pipeline, y, scores_val, scores_test, choice.threshold, run_name,
-                     chosen_plots(cfg.evaluation.get("plots", "all")))
-        tracking.log_text(_classification_report(y["test"], scores_test, choice.threshold),
-                          "reports/classification_report_test.txt")
+        _log_outputs(cfg, pipeline, y, scores_val, scores_test, choice, run_name)
         tracking.log_frame(splits.test[[]].assign(  # the scores the logged model reproduces
             anomaly_score=scores_test, flag=(scores_test >= choice.threshold).astype("int64")),
             "reports/test_scores.parquet")
@@ -136,6 +104,60 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
                             "batch_rows": cfg.evaluation.latency_batch_rows},
                            cfg.tracking.get("model_format", "skops"))
         return ExperimentResult(metrics, run.info.run_id, experiment, choice.threshold)
+
+
+def _load_split_audit(cfg: DictConfig, choices: Mapping[str, str]
+                      ) -> tuple[Dataset, Schema, Splits, AuditReport]:
+    """Dataset -> split (refused when a partition lacks a needed class) -> leakage audit;
+    announces what was found. The schema returned is the audited one (what may reach a
+    model)."""
+    settings = AuditSettings.from_config(cfg.audit)
+    log.info(f"[data] loading {choices.get('dataset', '?')} ...")
+    started = time.perf_counter()
+    dataset = build(cfg.dataset)
+    splits = checked_splits(cfg, dataset)
+    splits = replace(splits, extra_tests=dict(dataset.extra_tests))
+    schema, splits, findings = audit(dataset.schema, splits, settings)
+    log.info(f"[data] {dataset.name}: {splits.description}; rows {splits.sizes()} "
+             f"({time.perf_counter() - started:.1f} s)")
+    for key, note in dataset.notes.items():
+        log.info(f"[data] {key.removeprefix('data.')}: {note}")
+    for line in findings.summary_lines():
+        log.info(f"[audit] {line}")
+    for warning in findings.warnings:
+        log.warning(f"[audit] {warning}")
+    return dataset, schema, splits, findings
+
+
+def _tags(cfg: DictConfig, choices: Mapping[str, str], names: Mapping[str, str],
+          dataset: Dataset, splits: Splits, findings: AuditReport) -> dict[str, str]:
+    """The run's tags: chosen options, seed, config id and cell identity, versions, data
+    notes, and the audit's counts (facts about the data, so tags rather than metric charts)."""
+    unresolved = OmegaConf.to_container(cfg, resolve=False)
+    tags = {**names, "seed": str(cfg.seed), "git_commit": tracking.git_commit(),
+            "config_id": tracking.config_id(unresolved, choices),
+            "split_description": splits.description,
+            **{f"version.{k}": v for k, v in tracking.package_versions().items()},
+            **{k: str(v) for k, v in dataset.notes.items()},
+            **cell_identity(cfg, choices).tags(),
+            **{f"audit.{k.removeprefix('audit_')}": f"{v:g}"
+               for k, v in findings.metrics().items()}}
+    trial = cfg.tracking.get("trial_number")
+    if trial is not None:
+        tags["optuna.trial_number"] = str(trial)
+    return tags
+
+
+def _log_outputs(cfg: DictConfig, pipeline: Any, y: Mapping[str, np.ndarray],
+                 scores_val: np.ndarray, scores_test: np.ndarray, choice: Any,
+                 title: str) -> None:
+    """The threshold's report, the figures asked for and the TEST classification report."""
+    tracking.log_dict({"strategy": choice.strategy, "threshold": choice.threshold,
+                       **choice.details}, "reports/threshold.json")
+    _log_figures(pipeline, y, scores_val, scores_test, choice.threshold, title,
+                 chosen_plots(cfg.evaluation.get("plots", "all")))
+    tracking.log_text(_classification_report(y["test"], scores_test, choice.threshold),
+                      "reports/classification_report_test.txt")
 
 
 def _evaluate_tests(pipeline: Any, schema: Schema, splits: Splits, findings: AuditReport,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from bench.errors import ConfigError
@@ -499,28 +499,36 @@ def preflight(argv: Sequence[str], config_dir: str) -> None:
     """
     if any(arg.split("=")[0] in _NOT_A_RUN for arg in argv):
         return
-    from hydra import compose, initialize_config_dir
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from omegaconf import open_dict
-
     multirun = any(arg in ("-m", "--multirun") for arg in argv)
+    fixed, variants = _variants(argv)
+    for variant in variants:
+        cfg = _compose(config_dir, [*fixed, *variant])
+        searched = _search_space_sample(cfg) if multirun else []
+        if searched:  # keys an Optuna search sets per trial get a value from their space
+            cfg = _compose(config_dir, [*fixed, *variant, *searched])
+        check_launch(cfg, multirun)
+        with open_dict(cfg):
+            del cfg["hydra"]
+        validate_config(cfg)
+
+
+def _variants(argv: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    """(fixed overrides, override lists to check): the first value of every discrete sweep,
+    then each other value changed one at a time."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     overrides = OverridesParser.create().parse_overrides(
         [arg for arg in argv if not arg.startswith("-")])
     fixed = [o.input_line for o in overrides if not o.is_sweep_override()]
     sweeps = [(o.get_key_element(), list(o.sweep_string_iterator())) for o in overrides
               if o.is_sweep_override() and o.is_discrete_sweep()]
     base = [f"{key}={values[0]}" for key, values in sweeps]
-    variants = [base] + [[*base[:i], f"{key}={value}", *base[i + 1:]]
-                         for i, (key, values) in enumerate(sweeps) for value in values[1:]]
-    for variant in variants:
-        with initialize_config_dir(config_dir=config_dir):
-            cfg = compose("config", overrides=[*fixed, *variant], return_hydra_config=True)
-        searched = _search_space_sample(cfg) if multirun else []
-        if searched:  # keys an Optuna search sets per trial get a value from their space
-            with initialize_config_dir(config_dir=config_dir):
-                cfg = compose("config", overrides=[*fixed, *variant, *searched],
-                              return_hydra_config=True)
-        check_launch(cfg, multirun)
-        with open_dict(cfg):
-            del cfg["hydra"]
-        validate_config(cfg)
+    return fixed, [base] + [[*base[:i], f"{key}={value}", *base[i + 1:]]
+                            for i, (key, values) in enumerate(sweeps) for value in values[1:]]
+
+
+def _compose(config_dir: str, overrides: list[str]) -> DictConfig:
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=config_dir):
+        return compose("config", overrides=overrides, return_hydra_config=True)

@@ -228,23 +228,10 @@ class ByFileSplit:
 
     def __call__(self, dataset: Dataset) -> Splits:
         frame = dataset.train
-        if SOURCE_FILE not in frame.columns:
-            raise ConfigError(f"split=by_file needs a dataset that records each row's file "
-                              f"(column {SOURCE_FILE!r}), such as dataset=table")
-        if dataset.test is not None and self.test_files:
-            raise ConfigError("split.test_files must be empty: the dataset has a fixed TEST "
-                              "partition (dataset.test_path)")
-        if dataset.test is None and not self.test_files:
-            raise ConfigError("split.test_files must name the TEST file(s)")
+        self._check(dataset)
         files = frame[SOURCE_FILE].astype(str)
         available = list(dict.fromkeys(files))
-        test = _pick_files(available, list(self.test_files), "test_files")
-        val = _pick_files(available, list(self.val_files), "val_files")
-        train = (_pick_files(available, list(self.train_files), "train_files")
-                 or [f for f in available if f not in {*test, *val}])
-        clash = (set(train) & set(test)) | (set(train) & set(val)) | (set(val) & set(test))
-        if clash:
-            raise ConfigError(f"split: file(s) {sorted(clash)} are in more than one partition")
+        train, val, test = self._files(available)
         parts = {"train": frame.loc[files.isin(train).to_numpy()],
                  "test": (dataset.test if dataset.test is not None
                           else frame.loc[files.isin(test).to_numpy()])}
@@ -264,6 +251,29 @@ class ByFileSplit:
                       f"by file: TRAIN = {train}; {how}; TEST = "
                       f"{test or 'the dataset TEST partition'}"
                       + (f"; unused: {unused}" if unused else ""))
+
+    def _check(self, dataset: Dataset) -> None:
+        """The dataset records each row's file, and TEST comes from exactly one place."""
+        if SOURCE_FILE not in dataset.train.columns:
+            raise ConfigError(f"split=by_file needs a dataset that records each row's file "
+                              f"(column {SOURCE_FILE!r}), such as dataset=table")
+        if dataset.test is not None and self.test_files:
+            raise ConfigError("split.test_files must be empty: the dataset has a fixed TEST "
+                              "partition (dataset.test_path)")
+        if dataset.test is None and not self.test_files:
+            raise ConfigError("split.test_files must name the TEST file(s)")
+
+    def _files(self, available: list[str]) -> tuple[list[str], list[str], list[str]]:
+        """(TRAIN, VAL, TEST) file names; TRAIN defaults to every file not named elsewhere;
+        a file in two partitions is a ConfigError."""
+        test = _pick_files(available, list(self.test_files), "test_files")
+        val = _pick_files(available, list(self.val_files), "val_files")
+        train = (_pick_files(available, list(self.train_files), "train_files")
+                 or [f for f in available if f not in {*test, *val}])
+        clash = (set(train) & set(test)) | (set(train) & set(val)) | (set(val) & set(test))
+        if clash:
+            raise ConfigError(f"split: file(s) {sorted(clash)} are in more than one partition")
+        return train, val, test
 
 
 def _times(values: pd.Series, column: str, dayfirst: bool, unit: str | None) -> pd.Series:

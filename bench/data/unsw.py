@@ -98,6 +98,36 @@ def _identify(table: Table, named_as: str) -> tuple[str, str]:
     return named_as, "its configured name (unknown content, unexpected row count)"
 
 
+def _partitions(found: dict[str, Path], cache: TableCache, verify: str
+                ) -> dict[str, tuple[Table, str]]:
+    """{partition: (table, how it was recognised)} of the files found, by content: a file
+    named as one partition but holding the other is used as what it holds (DataWarning)."""
+    by_partition: dict[str, tuple[Table, str]] = {}
+    for named_as, path in found.items():
+        table = load_table(path, SPEC, cache, LOADER_VERSION, verify, _prepare_for(path))
+        partition, how = _identify(table, named_as)
+        if partition != named_as:
+            message = (f"{path} holds the UNSW-NB15 {partition} partition "
+                       f"({len(table.frame):,} rows, recognised by {how}), although it is "
+                       f"configured as the {named_as} file: mirrors such as Kaggle swap the two "
+                       f"file names. Using it as the {partition} partition.")
+            warnings.warn(message, DataWarning, stacklevel=3)
+        if partition in by_partition:
+            raise DataError(f"{by_partition[partition][0].path} and {path} both hold the "
+                            f"UNSW-NB15 {partition} partition; configure one file per partition")
+        by_partition[partition] = (table, how)
+    return by_partition
+
+
+def _resplit_notes(partition: str, described: str) -> dict[str, str]:
+    """Notes announcing that only one partition was found and everything is re-split."""
+    other = "testing" if partition == "training" else "training"
+    return {"data.partition": (f"{described}; the {other} partition "
+                               f"({OFFICIAL_NAMES[other]}) was not found"),
+            "data.resplit": (f"only the {partition} partition found: TRAIN/VAL/TEST are all "
+                             "re-split from it (not comparable with the official split)")}
+
+
 def load(
     data_dir: str | Path,
     cache_dir: str | Path | None = None,
@@ -121,22 +151,7 @@ def load(
     if not found:
         names = [fname for fname in configured.values() if fname]
         raise missing_files_error(data_dir, names, "unsw")
-    cache = TableCache(cache_dir)
-    by_partition: dict[str, tuple[Table, str]] = {}
-    for named_as, path in found.items():
-        table = load_table(path, SPEC, cache, LOADER_VERSION, verify, _prepare_for(path))
-        partition, how = _identify(table, named_as)
-        if partition != named_as:
-            message = (f"{path} holds the UNSW-NB15 {partition} partition "
-                       f"({len(table.frame):,} rows, recognised by {how}), although it is "
-                       f"configured as the {named_as} file: mirrors such as Kaggle swap the two "
-                       f"file names. Using it as the {partition} partition.")
-            warnings.warn(message, DataWarning, stacklevel=2)
-        if partition in by_partition:
-            raise DataError(f"{by_partition[partition][0].path} and {path} both hold the "
-                            f"UNSW-NB15 {partition} partition; configure one file per partition")
-        by_partition[partition] = (table, how)
-
+    by_partition = _partitions(found, TableCache(cache_dir), verify)
     notes = {"data.source": " ".join(PUBLISHERS["unsw"])}
     described = [f"{t.path.name} = {p} partition ({len(t.frame):,} rows, by {how})"
                  for p, (t, how) in by_partition.items()]
@@ -148,12 +163,7 @@ def load(
         (partition, (train, _)), = by_partition.items()
         test = None
         tables = {"train": train}
-        other = "testing" if partition == "training" else "training"
-        notes["data.partition"] = (f"{described[0]}; the {other} partition "
-                                   f"({OFFICIAL_NAMES[other]}) was not found")
-        notes["data.resplit"] = (f"only the {partition} partition found: TRAIN/VAL/TEST are "
-                                 "all re-split from it (not comparable with the official "
-                                 "split)")
+        notes.update(_resplit_notes(partition, described[0]))
     for role, table in tables.items():
         notes.update(source_notes(role, table))
     notes["data.verify"] = verify_summary(tables)

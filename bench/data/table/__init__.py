@@ -179,20 +179,10 @@ def load(
         raise ConfigError("dataset.path must name the data: a file, a list of files, a folder "
                           "or a glob (relative to paths.data_dir)")
     opts = TableOptions.from_config(label=label, normal=normal, attack=attack, **options)
-    roles_of = {"train": resolve_paths(path, data_dir, "path")}
-    if test_path:
-        roles_of["test"] = resolve_paths(test_path, data_dir, "test_path")
-        shared = set(roles_of["train"]) & set(roles_of["test"])
-        if shared:
-            raise ConfigError(f"file(s) {sorted(map(str, shared))} are in both dataset.path and "
-                              "dataset.test_path")
+    roles_of = _files_by_role(path, test_path, data_dir)
     paths = [p for group in roles_of.values() for p in group]
     pins = _pins(sha256)
-    unknown = [k for k in pins if not any(k in (p.name, p.name.removesuffix(".gz"))
-                                          for p in paths)]
-    if unknown:
-        raise ConfigError(f"dataset.sha256 pins file(s) {unknown} that are not among the "
-                          f"dataset's files {[p.name for p in paths]}")
+    _check_pins(pins, paths)
     headers = {p: read_header(p, opts) for p in paths}  # all headers before any parsing
     check_same_columns(list(headers.values()))
     roles = resolve_roles(headers[paths[0]], opts)
@@ -207,14 +197,42 @@ def load(
     categorical, how = _categorical(parts["train"], roles, opts)
     for role, frame in parts.items():
         parts[role] = fill_missing_text(frame, categorical, counts)
-    numeric = [c for c in parts["train"].columns if c not in roles.not_features()
-               and c not in categorical and not _is_text(parts["train"][c])]
-    schema = Schema(label=roles.target, categorical=tuple(categorical), numeric=tuple(numeric),
-                    family=roles.family, identifiers=roles.identifiers,
-                    label_proxies=roles.label_proxies, metadata=roles.metadata)
+    schema = _schema(parts["train"], roles, categorical)
     notes.update(_notes(opts, roles, counts, categorical, how, parts))
     return Dataset(name=name, schema=schema, train=parts["train"], test=parts.get("test"),
                    notes=notes)
+
+
+def _files_by_role(path: str | Sequence[str], test_path: str | Sequence[str] | None,
+                   data_dir: str | Path) -> dict[str, list[Path]]:
+    """{"train": files of dataset.path[, "test": files of dataset.test_path]}, disjoint."""
+    roles_of = {"train": resolve_paths(path, data_dir, "path")}
+    if test_path:
+        roles_of["test"] = resolve_paths(test_path, data_dir, "test_path")
+        shared = set(roles_of["train"]) & set(roles_of["test"])
+        if shared:
+            raise ConfigError(f"file(s) {sorted(map(str, shared))} are in both dataset.path and "
+                              "dataset.test_path")
+    return roles_of
+
+
+def _check_pins(pins: Mapping[str, str], paths: Sequence[Path]) -> None:
+    """Every pinned file name must be one of the dataset's files (with or without .gz)."""
+    unknown = [k for k in pins if not any(k in (p.name, p.name.removesuffix(".gz"))
+                                          for p in paths)]
+    if unknown:
+        raise ConfigError(f"dataset.sha256 pins file(s) {unknown} that are not among the "
+                          f"dataset's files {[p.name for p in paths]}")
+
+
+def _schema(train: pd.DataFrame, roles: Roles, categorical: list[str]) -> Schema:
+    """Column roles of the loaded frame: features are the categorical columns and the
+    numeric columns that have no other role."""
+    numeric = [c for c in train.columns if c not in roles.not_features()
+               and c not in categorical and not _is_text(train[c])]
+    return Schema(label=roles.target, categorical=tuple(categorical), numeric=tuple(numeric),
+                  family=roles.family, identifiers=roles.identifiers,
+                  label_proxies=roles.label_proxies, metadata=roles.metadata)
 
 
 def _notes(options: TableOptions, roles: Roles, counts: CleanCounts, categorical: list[str],

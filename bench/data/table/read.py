@@ -46,26 +46,32 @@ def resolve_paths(spec: str | Sequence[str], data_dir: str | Path, key: str) -> 
     base = Path(data_dir).expanduser()
     found: list[Path] = []
     for item in items:
-        raw = Path(str(item)).expanduser()
-        full = raw if raw.is_absolute() else base / raw
-        if glob.has_magic(str(item)):
-            matches = sorted(Path(p) for p in glob.glob(str(full)) if _is_table_file(Path(p)))
-            if not matches:
-                raise DataError(f"dataset.{key}: the glob {str(full)!r} matches no CSV, CSV.gz "
-                                "or Parquet file")
-        elif full.is_dir():
-            matches = sorted(p for p in full.iterdir() if _is_table_file(p))
-            if not matches:
-                raise DataError(f"dataset.{key}: the folder {str(full)!r} holds no CSV, CSV.gz "
-                                "or Parquet file")
-        elif full.is_file() or Path(f"{full}.gz").is_file():
-            matches = [full if full.is_file() else Path(f"{full}.gz")]
-        else:
-            raise DataError(f"dataset.{key}: file {str(full)!r} not found (nor {full.name}.gz; "
-                            f"relative names are looked up in paths.data_dir = {base.resolve()}, "
-                            "set by BENCH_DATA_DIR)")
+        matches = _matches(str(item), base, key)
         found.extend(m for m in matches if m not in found)
     return found
+
+
+def _matches(item: str, base: Path, key: str) -> list[Path]:
+    """The table files one entry of dataset.<key> names (a glob, a folder or a file)."""
+    raw = Path(item).expanduser()
+    full = raw if raw.is_absolute() else base / raw
+    if glob.has_magic(item):
+        matches = sorted(Path(p) for p in glob.glob(str(full)) if _is_table_file(Path(p)))
+        if not matches:
+            raise DataError(f"dataset.{key}: the glob {str(full)!r} matches no CSV, CSV.gz "
+                            "or Parquet file")
+        return matches
+    if full.is_dir():
+        matches = sorted(p for p in full.iterdir() if _is_table_file(p))
+        if not matches:
+            raise DataError(f"dataset.{key}: the folder {str(full)!r} holds no CSV, CSV.gz "
+                            "or Parquet file")
+        return matches
+    if full.is_file() or Path(f"{full}.gz").is_file():
+        return [full if full.is_file() else Path(f"{full}.gz")]
+    raise DataError(f"dataset.{key}: file {str(full)!r} not found (nor {full.name}.gz; "
+                    f"relative names are looked up in paths.data_dir = {base.resolve()}, "
+                    "set by BENCH_DATA_DIR)")
 
 
 def is_parquet(path: Path) -> bool:

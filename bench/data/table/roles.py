@@ -56,24 +56,32 @@ def _require(header: Header, name: str, key: str) -> None:
                         f"{close_matches(name, header.names)}; columns: {list(header.names)}")
 
 
-def resolve_roles(header: Header, options: TableOptions) -> Roles:
-    """Roles from the (common) header: required columns must exist, declared optional ones may
-    be absent (listed in `absent`), well-known flow identifiers are flagged as identifiers."""
+def _check_required(header: Header, options: TableOptions) -> None:
+    """The label, the family and every declared categorical column must be in the header."""
     _require(header, options.label, "label (dataset.label)")
     if options.family:
         _require(header, options.family, "family (dataset.family)")
     for name in options.categorical or ():
         _require(header, name, "categorical (dataset.categorical)")
-    names = set(header.names)
-    declared = (*options.identifiers, *options.label_proxies, *options.metadata)
+
+
+def _flagged_identifiers(header: Header, options: TableOptions,
+                         declared: tuple[str, ...]) -> tuple[str, ...]:
+    """Well-known flow identifier columns (ports only with port_identifiers) that no option
+    already gives a role."""
+    if not options.flow_identifiers:
+        return ()
     chosen = {options.label, options.family, *(options.categorical or ()), *declared}
     known = FLOW_IDENTIFIERS | (PORT_IDENTIFIERS if options.port_identifiers else frozenset())
-    flagged = tuple(n for n in header.names if options.flow_identifiers
-                    and canonical(n) in known and n not in chosen)
+    return tuple(n for n in header.names if canonical(n) in known and n not in chosen)
+
+
+def _label_columns(names: set[str], options: TableOptions) -> tuple[str, str, str | None]:
+    """(binary target column, raw label column, family column) after the renames: the target
+    is `label` (`is_attack` when a column is already called label); a raw column called
+    `label` becomes `label_value`; a label->family map makes `attack_family`."""
     raw = options.label
-    target = "label"
-    if "label" in names and raw != "label":
-        target = "is_attack"
+    target = "is_attack" if "label" in names and raw != "label" else "label"
     if raw == target:
         raw = "label_value"
     family = options.family
@@ -81,6 +89,17 @@ def resolve_roles(header: Header, options: TableOptions) -> Roles:
         family = "attack_family"
     elif family == options.label:
         family = raw
+    return target, raw, family
+
+
+def resolve_roles(header: Header, options: TableOptions) -> Roles:
+    """Roles from the (common) header: required columns must exist, declared optional ones may
+    be absent (listed in `absent`), well-known flow identifiers are flagged as identifiers."""
+    _check_required(header, options)
+    names = set(header.names)
+    declared = (*options.identifiers, *options.label_proxies, *options.metadata)
+    flagged = _flagged_identifiers(header, options, declared)
+    target, raw, family = _label_columns(names, options)
     proxies = {raw, *(n for n in options.label_proxies if n in names)}
     if family:
         proxies.add(family)
