@@ -10,18 +10,11 @@ def prepare_cli(argv: Sequence[str]) -> list[str]:
     """Called by `bench.app.main` before Hydra parses `argv`: passwords moved out of URL
     overrides into the environment (bench.secrets), and bench's Ray launcher made known to
     Hydra (which instantiates only registered plugin classes). Returns the new argv; a URL
-    whose password cannot be moved is an `error:` line and exit 2."""
-    import sys
-
+    whose password cannot be moved raises ConfigError (main's one handler prints it)."""
     from hydra.core.plugins import Plugins
 
-    from bench.errors import ConfigError
     from bench.launchers.ray_launcher import RayLauncher
     from bench.secrets import hide_passwords
 
     Plugins.instance().register(RayLauncher)
-    try:
-        return hide_passwords(argv)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(error.exit_code)
+    return hide_passwords(argv)
