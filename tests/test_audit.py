@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.data.audit import AuditSettings, audit, order_leaks
+from bench.data.audit import AuditSettings, audit, order_correlation, order_leaks
 from bench.data.dataset import Dataset
 from bench.data.split import Splits, StratifiedSplit
 from bench.data.synthetic import load
@@ -117,6 +117,25 @@ def test_test_rows_duplicating_train_are_counted_per_test_set_and_masked():
     _, dropped, report = audit(data.schema, splits, AuditSettings(drop_test_duplicates=True))
     assert len(dropped.test) == len(test) - int(shared.sum())
     assert set(dropped.extra_tests) == {"test2"}
+
+
+def test_order_correlation_agrees_with_scipy_spearman_per_column():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(3)
+    n = 500
+    frame = pd.DataFrame({
+        "counter": np.arange(n) + rng.normal(0, 40, n),   # follows row order, with noise
+        "noise": rng.normal(size=n),
+        "ties": rng.integers(0, 3, n),                    # many ties: average ranks
+        "falling": -np.arange(n, dtype=float),            # rho = -1, reported as |rho| = 1
+        "constant": np.ones(n),                            # undefined rho, reported as 0
+        "label": rng.choice(["tcp", "udp", "icmp"], n),    # non-numeric, ranked as text
+    })
+    expected = [abs(spearmanr(np.arange(n), frame[c].rank()).statistic) for c in frame]
+    expected[4] = 0.0
+    assert order_correlation(frame) == pytest.approx(expected, abs=1e-12)
+    assert order_correlation(frame)[0] > 0.9 and order_correlation(frame)[3] == pytest.approx(1)
 
 
 @pytest.mark.parametrize("key, value", [("on_order_leak", "delete"),

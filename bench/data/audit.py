@@ -13,7 +13,6 @@ MLflow as `reports/data_audit.json` plus `audit_*` metrics.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from itertools import pairwise
@@ -21,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from bench.data.dataset import Schema
@@ -120,16 +118,20 @@ def order_correlation(frame: pd.DataFrame) -> np.ndarray:
     """Spearman rank correlation of each column of `frame` with its row position, |rho|.
 
     Constant columns give 0. `frame` must be in source order.
+
+    Spearman's rho is Pearson's r of the ranks, and a row position is its own rank, so this is
+    r(position, rank of column) for each column: one row of the matrix. scipy's spearmanr
+    computes the whole (k+1) x (k+1) matrix after ranking again, O(n k^2); on NSL-KDD it made
+    the audit take seconds, this takes milliseconds (a test checks it agrees with scipy).
     """
     if len(frame) < 3 or frame.shape[1] == 0:
         return np.zeros(frame.shape[1])
-    position = np.arange(len(frame), dtype=float)[:, None]
-    data = np.hstack([position, _rank_matrix(frame)])
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # constant columns: rho is NaN, read as 0 below
-        rho = spearmanr(data).statistic
-    row = np.atleast_2d(rho)[0, 1:] if frame.shape[1] > 1 else np.array([rho])
-    return np.nan_to_num(np.abs(np.asarray(row, dtype=float)), nan=0.0)
+    ranks = _rank_matrix(frame)
+    ranks -= ranks.mean(axis=0)
+    position = np.arange(len(frame), dtype=float) - (len(frame) - 1) / 2
+    norms = np.linalg.norm(ranks, axis=0) * np.linalg.norm(position)
+    rho = np.divide(position @ ranks, norms, out=np.zeros(frame.shape[1]), where=norms > 0)
+    return np.nan_to_num(np.abs(rho), nan=0.0)
 
 
 def order_leaks(frame: pd.DataFrame, features: list[str], cut: float, blocks: int = 10
