@@ -61,13 +61,27 @@ def task(cfg: DictConfig) -> float | list[float]:
     (in a sweep, the sweeper records the failed trial) to `main`'s one handler.
     """
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     from bench import console
+    from bench.data.kept import reuse_across_cells
+    from bench.experiment import finish_runs_later
     from bench.validate import validate_config
 
     validate_config(cfg)
     console.configure(cfg.progress, cfg.verbosity)
-    return _job(cfg, dict(HydraConfig.get().runtime.choices))
+    hydra = HydraConfig.get()
+    in_grid = hydra.mode == RunMode.MULTIRUN
+    reuse_across_cells(in_grid)  # a grid loads its data once
+    finish_runs_later(in_grid and _one_cell_after_another(hydra))
+    return _job(cfg, dict(hydra.runtime.choices))
+
+
+def _one_cell_after_another(hydra_settings: DictConfig) -> bool:
+    """Hydra's own sweeper and launcher: a grid's cells run in this process, in turn (a cell
+    may then end its run when the next one starts, bench.experiment.finish_runs_later)."""
+    return (str(hydra_settings.sweeper.get("_target_", "")).endswith(".BasicSweeper")
+            and str(hydra_settings.launcher.get("_target_", "")).endswith(".BasicLauncher"))
 
 
 def _job(cfg: DictConfig, choices: dict[str, str]) -> float | list[float]:

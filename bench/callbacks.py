@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -80,6 +81,8 @@ class GridSummary(Callback):
             self._progress.done([line["status"] for line in cells.read_lines(self._path)])
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if "bench.experiment" in sys.modules:  # the last cell's run, if it waits for figures
+            sys.modules["bench.experiment"].finish_pending_runs()
         if self._thread is not None:
             self._stop.set()
             self._thread.join(timeout=5)

@@ -8,6 +8,7 @@ This is the only module that knows the order of the stages.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import time
 from collections.abc import Mapping
@@ -19,10 +20,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench import tracking
 from bench.data.audit import AuditReport, AuditSettings, audit
-from bench.data.class_check import checked_splits
+from bench.data.class_check import check_classes, split_dataset
 from bench.data.dataset import Dataset, Schema
+from bench.data.kept import audit_key, data_key, kept
 from bench.data.split import Splits
-from bench.evaluation import PLOTS, plots
+from bench.evaluation import PLOTS, figures
 from bench.evaluation.metrics import binary_metrics, family_recall, score_in_batches
 from bench.fitting import fit_pipeline, selected_feature_names
 from bench.instantiate import build
@@ -50,6 +52,8 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
     `choices` are the selected config-group options (Hydra's runtime choices), used for
     names and tags. Nothing is fitted before the tracking store is known to be usable.
     """
+    if chosen_plots(cfg.evaluation.get("plots", "all")):
+        figures.warm_up()  # the figure helper imports while the data loads and the model fits
     tracking.preflight(cfg.tracking.uri)
     dataset, schema, splits, findings = _load_split_audit(cfg, choices)
     names = {group: str(choices.get(group, "?")) for group in
@@ -95,15 +99,62 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
             metrics.update(_score_unlabelled(pipeline, dataset.unlabelled[schema.features],
                                              choice.threshold))
         tracking.log_metrics(metrics)
-        _log_outputs(cfg, pipeline, y, scores_val, scores_test, choice, run_name)
-        tracking.log_frame(splits.test[[]].assign(  # the scores the logged model reproduces
-            anomaly_score=scores_test, flag=(scores_test >= choice.threshold).astype("int64")),
-            "reports/test_scores.parquet")
-        tracking.log_model(pipeline, X["val"].head(5), choice.threshold,
-                           {"threshold_strategy": choice.strategy, "dataset": dataset.name,
-                            "batch_rows": cfg.evaluation.latency_batch_rows},
-                           cfg.tracking.get("model_format", "skops"))
+        drawing = _log_outputs(cfg, pipeline, y, scores_val, scores_test, choice, run_name)
+        try:  # while the figures are drawn:
+            tracking.log_frame(splits.test[[]].assign(  # the scores the logged model gives
+                anomaly_score=scores_test,
+                flag=(scores_test >= choice.threshold).astype("int64")),
+                "reports/test_scores.parquet")
+            tracking.log_model(pipeline, X["val"].head(5), choice.threshold,
+                               {"threshold_strategy": choice.strategy, "dataset": dataset.name,
+                                "batch_rows": cfg.evaluation.latency_batch_rows},
+                               cfg.tracking.get("model_format", "skops"))
+            if _finishing_later:  # the next cell (or the grid's end) logs them, ends the run
+                _unfinished.append((drawing, tracking.leave_running(), cfg.tracking.uri))
+            else:
+                tracking.log_artifacts(drawing.folder(), "plots")
+                drawing.discard()
+        except BaseException:
+            drawing.discard()
+            raise
         return ExperimentResult(metrics, run.info.run_id, experiment, choice.threshold)
+
+
+# A cell of a sequential grid ends before its figures are drawn: its run stays RUNNING until
+# the next cell starts its own figures (or the grid ends), then gets them and ends FINISHED,
+# so the figure helper draws while the next cell loads and fits. A process killed meanwhile
+# leaves the run RUNNING for reap_orphans, as any unfinished run: never FINISHED without them.
+_finishing_later = False
+_unfinished: list[tuple[figures.PendingFigures, str, str]] = []  # (figures, run id, store)
+
+
+def finish_runs_later(on: bool) -> None:
+    """On: cells end their runs as described above (bench.app, for a grid run one cell after
+    the other in this process). Off: each run ends with its figures (and pending ones now)."""
+    global _finishing_later
+    if not on:
+        finish_pending_runs()
+    _finishing_later = on
+    if on:
+        atexit.unregister(finish_pending_runs)  # registered once
+        atexit.register(finish_pending_runs)
+
+
+def finish_pending_runs() -> None:
+    """Log the figures of the runs left RUNNING for them and end them FINISHED; a run whose
+    figures failed ends FAILED with the error, like a cell that fails inline."""
+    while _unfinished:
+        drawing, run_id, uri = _unfinished.pop(0)
+        try:
+            tracking.log_artifacts(drawing.folder(), "plots", run_id=run_id, uri=uri)
+        except Exception as error:
+            log.error(f"run {run_id}: its figures failed, the run ends FAILED: {error}")
+            tracking.set_tags(uri, run_id, {"error": f"{type(error).__name__}: {error}"})
+            tracking.set_terminated(uri, run_id, "FAILED")
+        else:
+            tracking.set_terminated(uri, run_id, "FINISHED")
+        finally:
+            drawing.discard()
 
 
 def _load_split_audit(cfg: DictConfig, choices: Mapping[str, str]
@@ -114,10 +165,10 @@ def _load_split_audit(cfg: DictConfig, choices: Mapping[str, str]
     settings = AuditSettings.from_config(cfg.audit)
     log.info(f"[data] loading {choices.get('dataset', '?')} ...")
     started = time.perf_counter()
-    dataset = build(cfg.dataset)
-    splits = checked_splits(cfg, dataset)
-    splits = replace(splits, extra_tests=dict(dataset.extra_tests))
-    schema, splits, findings = audit(dataset.schema, splits, settings)
+    dataset, splits = kept("split", data_key(cfg), lambda: _load_and_split(cfg))
+    check_classes(cfg, splits, dataset.schema.label)  # what this cell's model needs
+    schema, splits, findings = kept("audit", audit_key(cfg),
+                                    lambda: audit(dataset.schema, splits, settings))
     log.info(f"[data] {dataset.name}: {splits.description}; rows {splits.sizes()} "
              f"({time.perf_counter() - started:.1f} s)")
     for key, note in dataset.notes.items():
@@ -127,6 +178,12 @@ def _load_split_audit(cfg: DictConfig, choices: Mapping[str, str]
     for warning in findings.warnings:
         log.warning(f"[audit] {warning}")
     return dataset, schema, splits, findings
+
+
+def _load_and_split(cfg: DictConfig) -> tuple[Dataset, Splits]:
+    dataset = build(cfg.dataset)
+    splits = split_dataset(cfg, dataset)
+    return dataset, replace(splits, extra_tests=dict(dataset.extra_tests))
 
 
 def _tags(cfg: DictConfig, choices: Mapping[str, str], names: Mapping[str, str],
@@ -150,14 +207,19 @@ def _tags(cfg: DictConfig, choices: Mapping[str, str], names: Mapping[str, str],
 
 def _log_outputs(cfg: DictConfig, pipeline: Any, y: Mapping[str, np.ndarray],
                  scores_val: np.ndarray, scores_test: np.ndarray, choice: Any,
-                 title: str) -> None:
-    """The threshold's report, the figures asked for and the TEST classification report."""
+                 title: str) -> figures.PendingFigures:
+    """The threshold's report and the TEST classification report; starts drawing the figures
+    asked for (logged by the caller once drawn, bench.evaluation.figures)."""
+    finish_pending_runs()  # the previous cell's figures: the helper draws one run at a time
+    pending = figures.start(figures.FigureData(
+        y["val"], scores_val, y["test"], scores_test, choice.threshold, title,
+        chosen_plots(cfg.evaluation.get("plots", "all")),
+        bool(getattr(pipeline["model"], "score_is_negative_log_density", False))))
     tracking.log_dict({"strategy": choice.strategy, "threshold": choice.threshold,
                        **choice.details}, "reports/threshold.json")
-    _log_figures(pipeline, y, scores_val, scores_test, choice.threshold, title,
-                 chosen_plots(cfg.evaluation.get("plots", "all")))
     tracking.log_text(_classification_report(y["test"], scores_test, choice.threshold),
                       "reports/classification_report_test.txt")
+    return pending
 
 
 def _evaluate_tests(pipeline: Any, schema: Schema, splits: Splits, findings: AuditReport,
@@ -209,29 +271,3 @@ def chosen_plots(setting: Any) -> tuple[str, ...]:
     if setting == "none":
         return ()
     return tuple(str(name) for name in setting)
-
-
-def _log_figures(pipeline: Any, y: Mapping[str, np.ndarray], scores_val: np.ndarray,
-                 scores_test: np.ndarray, threshold: float, title: str,
-                 wanted: tuple[str, ...] = PLOTS) -> None:
-    """Draw and log the figures named in `wanted` (only those: each costs ~0.1 s)."""
-    curves = {"VAL": (y["val"], scores_val), "TEST": (y["test"], scores_test)}
-    draw = {
-        "confusion_matrix": lambda: plots.confusion_matrix_figure(
-            y["test"], (scores_test >= threshold).astype(int), f"{title} - TEST"),
-        "roc": lambda: plots.roc_figure(curves, title),
-        "precision_recall": lambda: plots.pr_figure(curves, title),
-        "threshold_curve": lambda: plots.threshold_curve_figure(
-            y["val"], scores_val, threshold, f"{title} - VAL"),
-        "score_histogram": lambda: plots.score_histogram_figure(
-            y["test"], scores_test, threshold, f"{title} - TEST"),
-    }
-    if getattr(pipeline["model"], "score_is_negative_log_density", False):
-        draw["epsilon_curve"] = lambda: plots.epsilon_curve_figure(
-            y["val"], scores_val, threshold, f"{title} - VAL")
-    files = {"confusion_matrix": "confusion_matrix_test", "threshold_curve":
-             "threshold_curve_val", "score_histogram": "score_histogram_test",
-             "epsilon_curve": "epsilon_curve_val"}
-    for name in wanted:
-        if name in draw:
-            tracking.log_figure(draw[name](), f"plots/{files.get(name, name)}.png")

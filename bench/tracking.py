@@ -193,14 +193,6 @@ def _target_run(run_id: str | None, uri: str | None) -> tuple[str, Any]:
     return run_id, store_client(uri)
 
 
-def log_figure(figure: Any, path: str) -> None:
-    import matplotlib.pyplot as plt
-    import mlflow
-
-    mlflow.log_figure(figure, path)
-    plt.close(figure)
-
-
 def log_text(text: str, path: str) -> None:
     import mlflow
 
@@ -621,6 +613,22 @@ def set_tags(uri: str, run_id: str, tags: Mapping[str, Any]) -> None:
 
     items = [RunTag(k, str(v)[:MAX_TAG_LENGTH]) for k, v in tags.items()]
     store_client(uri).log_batch(run_id, tags=items)
+
+
+def leave_running() -> str:
+    """Make no run active but leave the active run RUNNING; returns its id. Its end is
+    recorded later with `set_terminated` (bench.experiment: a grid cell whose figures are still
+    being drawn). MLflow has no call to detach a run without ending it, so the run is ended
+    with the status RUNNING, which records an end time that set_terminated replaces."""
+    import mlflow
+
+    run_id = mlflow.active_run().info.run_id
+    mlflow.end_run(status="RUNNING")
+    return run_id
+
+
+def run_status(uri: str, run_id: str) -> str:
+    return str(store_client(uri).get_run(run_id).info.status)
 
 
 def set_terminated(uri: str, run_id: str, status: str) -> None:

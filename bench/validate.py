@@ -14,7 +14,9 @@ before Hydra makes an output folder, a sweep parent run or a job.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 import math
 import re
 import types
@@ -191,8 +193,23 @@ _BENCH_KEYS: dict[str, Rule] = {
 
 # ------------------------------------------------------------------------------- one job
 def validate_config(cfg: DictConfig) -> None:
-    """Raise ConfigError for the first invalid key of one job's config (see module doc)."""
+    """Raise ConfigError for the first invalid key of one job's config (see module doc).
+
+    A config equal to one already validated in this process (preflight checked it before
+    Hydra started the grid) is not checked again: validation builds estimators, ~0.1 s.
+    """
     plain = _resolved(cfg)
+    key = hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()
+    if key in _validated:
+        return
+    _check_plain(cfg, plain)
+    _validated.add(key)
+
+
+_validated: set[str] = set()  # digests of resolved configs that passed validate_config
+
+
+def _check_plain(cfg: DictConfig, plain: dict[str, Any]) -> None:
     for key, rule in _BENCH_KEYS.items():
         value = OmegaConf.select(OmegaConf.create(plain), key, default=_ABSENT)
         if value is not _ABSENT:

@@ -18,6 +18,15 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _fresh_kept_data() -> None:
+    """Each test loads its own data: a test that patches a loader must not be handed the
+    split kept from an earlier test in the same worker (bench.data.kept)."""
+    from bench.data import kept
+
+    kept.reuse_across_cells(False)
+
+
 @pytest.fixture
 def tracking_uri(tmp_path: Path) -> str:
     """A fresh SQLite MLflow store in the test's temporary folder."""

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import bench.experiment as experiment_module
+from bench.data import kept
 from bench.data.audit import AuditSettings, audit
 from bench.data.dataset import Dataset, Schema
 from bench.data.split import BlockedSplit, Splits, StratifiedSplit
@@ -43,6 +44,33 @@ def test_shuffling_test_labels_changes_nothing_chosen(compose_cfg, monkeypatch):
         assert shuffled.metrics[key] == honest.metrics[key], key
     # ... while TEST metrics do see the shuffled labels (so the check above can fail)
     assert shuffled.metrics["test_roc_auc"] < honest.metrics["test_roc_auc"] - 0.1
+
+
+def test_cells_sharing_data_reuse_its_split_and_match_cells_run_alone(compose_cfg, monkeypatch):
+    """A grid's second cell on the same data reuses the first cell's split and audit
+    (bench.data.kept) and computes exactly what it computes alone in a fresh process."""
+    splits_made = []
+    original = StratifiedSplit.__call__
+    monkeypatch.setattr(StratifiedSplit, "__call__",
+                        lambda self, data: splits_made.append(1) or original(self, data))
+    kept.reuse_across_cells(True)  # as bench.app does for a multirun
+    first_cfg, first_choices = compose_cfg("model=logreg")
+    second_cfg, second_choices = compose_cfg("model=xgboost", "model.n_estimators=30")
+    run_experiment(first_cfg, first_choices)
+    in_grid = run_experiment(second_cfg, second_choices)
+    assert len(splits_made) == 1  # split (and audit) once for both cells
+    kept.forget()
+    alone = run_experiment(second_cfg, second_choices)
+    assert len(splits_made) == 2
+    assert alone.threshold == in_grid.threshold
+    assert alone.metrics.keys() == in_grid.metrics.keys()
+    for key, value in alone.metrics.items():
+        if "seconds" not in key and "rows_per_second" not in key and "latency" not in key:
+            assert in_grid.metrics[key] == value, key
+    # another seed is another split: nothing kept is reused
+    other_cfg, other_choices = compose_cfg("model=logreg", "seed=1")
+    run_experiment(other_cfg, other_choices)
+    assert len(splits_made) == 3
 
 
 def test_test_rows_scored_once_after_the_threshold(compose_cfg, monkeypatch):

@@ -20,9 +20,8 @@ from bench.instantiate import build, build_for_validation
 _NAMES = {0: "normal", 1: "attack"}
 
 
-def checked_splits(cfg: DictConfig, dataset: Dataset) -> Splits:
-    """`cfg.split` applied to `dataset`, refused (DataError) when a partition lacks a class
-    that the model (TRAIN) or the threshold (VAL) needs, or is empty."""
+def split_dataset(cfg: DictConfig, dataset: Dataset) -> Splits:
+    """`cfg.split` applied to `dataset`; sklearn's "too few rows per class" as a DataError."""
     label = dataset.schema.label
     try:
         splits = build(cfg.split, "split")(dataset)
@@ -32,6 +31,12 @@ def checked_splits(cfg: DictConfig, dataset: Dataset) -> Splits:
                         f"(val_size={cfg.split.get('val_size')}, test_size="
                         f"{cfg.split.get('test_size')}): {error}. Use more rows, smaller "
                         "split sizes or split=blocked") from None
+    return splits
+
+
+def check_classes(cfg: DictConfig, splits: Splits, label: str) -> None:
+    """Refuse (DataError) a partition that is empty or lacks a class that the model (TRAIN)
+    or the threshold (VAL) needs."""
     needs = {"TRAIN": _train_needs(cfg), "VAL": _val_needs(cfg), "TEST": ((), "")}
     for name, frame in (("TRAIN", splits.train), ("VAL", splits.val), ("TEST", splits.test)):
         classes, why = needs[name]
@@ -50,7 +55,6 @@ def checked_splits(cfg: DictConfig, dataset: Dataset) -> Splits:
         raise DataError(f"VAL has {len(splits.val)} rows: threshold.share={share} of them "
                         f"flags none; use a share of at least 1/{len(splits.val)}, a larger "
                         "split.val_size or more rows")
-    return splits
 
 
 def _counts(y: Any) -> str:

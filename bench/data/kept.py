@@ -1,0 +1,77 @@
+"""Loaded, split and audited data kept for the next cell of a grid in the same process.
+
+The cells of a grid usually differ only after the data (model, selector, threshold), and each
+would otherwise load, split and audit the same rows again. A result is reused only when
+everything its stage reads is equal: the content hash of the data files (bench.resume.data_hash,
+so an edited file is read again), the resolved dataset, split and audit settings, and the seed.
+One entry per stage is kept, so memory stays at one dataset's worth whatever the grid. Reuse
+is on only while a process runs a grid or a sweep (bench.app turns it on for Hydra's multirun);
+a single run, or a program calling run_experiment itself, loads afresh every time.
+
+The frames are shared, not copied: nothing along the path writes to them (sklearn, xgboost and
+Keras read their inputs; the evaluation builds new frames), and a test runs two cells back to
+back in one process and compares them with the same cells run alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_kept: dict[str, tuple[str, Any]] = {}  # stage -> (key, value)
+_reusing = False
+
+
+def reuse_across_cells(on: bool) -> None:
+    """Turn reuse on (a grid or sweep in this process) or off (and drop what is kept)."""
+    global _reusing
+    _reusing = on
+    if not on:
+        forget()
+
+
+def data_key(cfg: DictConfig) -> str:
+    """What loading and splitting read: data content, dataset and split settings, seed."""
+    from bench.resume import data_hash
+
+    return _digest(data_hash(cfg.dataset), _plain(cfg.dataset), _plain(cfg.split), cfg.seed)
+
+
+def audit_key(cfg: DictConfig) -> str:
+    """What the audit reads besides the splits: its own settings."""
+    return _digest(data_key(cfg), _plain(cfg.audit))
+
+
+def kept(stage: str, key: str, make: Callable[[], T]) -> T:
+    """`make()`, or the value it returned for the same `stage` and `key` earlier in this
+    process while reuse is on (only the last key per stage is kept)."""
+    if not _reusing:
+        return make()
+    held = _kept.get(stage)
+    if held is not None and held[0] == key:
+        log.debug(f"[data] {stage}: reusing the previous cell's result")
+        return held[1]
+    _kept.pop(stage, None)  # free the old value before making the new one
+    value = make()
+    _kept[stage] = (key, value)
+    return value
+
+
+def forget() -> None:
+    """Drop everything kept (tests; a process that wants its memory back)."""
+    _kept.clear()
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()

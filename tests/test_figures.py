@@ -1,0 +1,111 @@
+"""Figures drawn in a helper process: the files, errors, a helper that dies, a parent that is
+killed, a script without a __main__ guard."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.evaluation import PLOTS, figures
+
+
+def _data(wanted: tuple[str, ...] = PLOTS) -> figures.FigureData:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    scores = rng.random(400) + y * 0.5
+    return figures.FigureData(y, scores, y[::-1], scores[::-1], 0.7, "t", wanted,
+                              negative_log_density=True)
+
+
+def _pngs(folder: str) -> set[str]:
+    return {p.name for p in Path(folder).glob("*.png") if p.stat().st_size > 1000}
+
+
+def test_the_helper_draws_exactly_the_figures_asked_for():
+    pending = figures.start(_data())
+    try:
+        assert _pngs(pending.folder()) == {
+            "confusion_matrix_test.png", "roc.png", "precision_recall.png",
+            "threshold_curve_val.png", "score_histogram_test.png", "epsilon_curve_val.png"}
+    finally:
+        pending.discard()
+    assert not Path(pending._folder).exists()  # discard removes the temporary folder
+    only_roc = figures.start(_data(("roc",)))
+    assert _pngs(only_roc.folder()) == {"roc.png"}
+    only_roc.discard()
+    assert _pngs(figures.start(_data(())).folder()) == set()
+
+
+def test_a_helper_that_died_is_replaced_by_drawing_inline():
+    helper = figures._running_helper()
+    assert helper is not None
+    helper.process.kill()
+    helper.process.wait()
+    pending = figures.start(_data(("roc", "score_histogram")))
+    assert _pngs(pending.folder()) == {"roc.png", "score_histogram_test.png"}
+    pending.discard()
+    again = figures.start(_data(("roc",)))  # a new helper next time
+    assert _pngs(again.folder()) == {"roc.png"}
+    again.discard()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX parent/child semantics")
+def test_the_helper_exits_when_its_parent_is_killed(tmp_path):
+    program = ("import os, sys\n"
+               "from bench.evaluation import figures\n"
+               "print(figures._running_helper().process.pid, flush=True)\n"
+               "os.kill(os.getpid(), 9)\n")
+    parent = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                            timeout=120)
+    assert parent.returncode == -signal.SIGKILL
+    helper = int(parent.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(helper):
+        time.sleep(0.2)
+    assert not _alive(helper)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "zombie" in status.read_text())
+
+
+def test_an_error_while_drawing_fails_with_the_helpers_traceback():
+    bad = figures.FigureData(np.array([0, 1]), np.array([0.1]), np.array([0, 1]),
+                             np.array([0.2, 0.9]), 0.5, "t", ("roc",))
+    pending = figures.start(bad)
+    with pytest.raises(RuntimeError, match="figure helper"):
+        pending.folder()
+    pending.discard()
+    again = figures.start(_data(("roc",)))  # the helper still serves the next run
+    assert _pngs(again.folder()) == {"roc.png"}
+    again.discard()
+
+
+def test_a_script_without_a_main_guard_runs_once(tmp_path):
+    script = tmp_path / "unguarded.py"
+    script.write_text("import numpy as np\n"
+                      "from bench.evaluation import figures\n"
+                      "print('script ran', flush=True)\n"
+                      "y = np.array([0, 1] * 50); s = np.linspace(0, 1, 100)\n"
+                      "data = figures.FigureData(y, s, y, s, 0.5, 't', ('roc',))\n"
+                      "pending = figures.start(data)\n"
+                      "print(sorted(p.name for p in __import__('pathlib').Path("
+                      "pending.folder()).iterdir()))\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("script ran") == 1
+    assert "['roc.png']" in result.stdout
+    assert "Traceback" not in result.stderr
