@@ -2,17 +2,20 @@
 
     bench score run=<run id | runs:/<id>/model | models:/<name>@<alias>>
                 (input=<file.csv[.gz] | file.parquet | folder> | dataset=<name> [part=test])
-                output=<file.csv | file.parquet> [chunk_rows=100000] [exact=false]
+                output=<file.csv | file.parquet> [chunk_rows=100000] [exact=auto]
                 [log=true] [unsafe=true]
                 [tracking.uri=sqlite:///mlruns/mlflow.db] [experiment=bench-score]
                 [dataset.<key>=<value> ...]
 
-`input=` reads CSV (with a header) or Parquet in chunks of `chunk_rows` (rounded up to a
-multiple of the run's scoring batch, so the scores equal the run's bit for bit), so files
-larger than memory stream through. `exact=false` scores each chunk in one pipeline call
-instead of the run's batches (`evaluation.latency_batch_rows`, 1,000 rows): much faster; tree
-models (xgboost, forests) give identical scores, BLAS-backed ones (logreg, MLP, Keras) can
-differ in the last bit. a folder is every .csv, .csv.gz and .parquet in it, in name order.
+`input=` reads CSV (with a header) or Parquet in chunks of `chunk_rows`, so files larger than
+memory stream through. Every score equals the run's own TEST score for the same row, bit for
+bit: `exact=auto` (default) scores each chunk in one pipeline call when the pipeline's scores
+are row-wise (every step elementwise or a tree ensemble: xgboost, forests, a decision tree,
+Decision.row_wise), else in the run's batches (`evaluation.latency_batch_rows`, 1,000 rows;
+chunks then start on batch boundaries), since BLAS-backed models (logreg, MLP, Keras, PCA) can
+differ in the last bit with the batch layout. `exact=true` always uses the run's batches;
+`exact=false` always one call per chunk (fastest; last-bit differences allowed). A folder is
+every .csv, .csv.gz and .parquet in it, in name order.
 `dataset=` reads a dataset through its bench loader (e.g. `dataset=nslkdd` scores the
 headerless KDDTest+.txt, its TEST partition; `part=unlabelled` for Kaggle's Test_data.csv).
 Every row is checked against the model's input signature first: a missing column, a missing,
@@ -56,7 +59,7 @@ class Args:
     dataset: str | None = None
     part: str | None = None
     chunk_rows: int = 100_000
-    exact: bool = True
+    exact: str = "auto"  # auto | true | false
     log: bool = False
     unsafe: bool = False
     uri: str = DEFAULT_URI
@@ -70,6 +73,12 @@ def _flag(key: str, value: str) -> bool:
     if value.lower() in ("false", "0", "no"):
         return False
     raise ConfigError(f"{key}={value}: expected true or false")
+
+
+def _exact(value: str) -> str:
+    if value.lower() in ("auto", "true", "false"):
+        return value.lower()
+    raise ConfigError(f"exact={value}: expected auto, true or false")
 
 
 def parse_args(argv: Sequence[str]) -> Args:
@@ -102,7 +111,7 @@ def parse_args(argv: Sequence[str]) -> Args:
         run=values["run"], output=Path(values["output"]),
         input=Path(values["input"]) if "input" in values else None,
         dataset=values.get("dataset"), part=values.get("part"), chunk_rows=chunk_rows,
-        exact=_flag("exact", values.get("exact", "true")),
+        exact=_exact(values.get("exact", "auto")),
         log=_flag("log", values.get("log", "false")),
         unsafe=_flag("unsafe", values.get("unsafe", "false")),
         uri=values.get("tracking.uri") or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI,
@@ -371,10 +380,10 @@ def run(args: Args, echo: Any = print) -> Summary:
     inputs = info["inputs"]
     if not inputs:
         raise BenchError(f"{info['model_uri']} has no input signature: cannot check the input")
-    if args.exact:  # chunks start on the run's batch boundaries: scores = the run's, bit for bit
-        step = decision.batch_rows
+    if args.exact == "true" or (args.exact == "auto" and not decision.row_wise):
+        step = decision.batch_rows  # chunks start on the run's batch boundaries
         args.chunk_rows = -(-args.chunk_rows // step) * step
-    else:  # one pipeline call per chunk: faster; tree models give the same bits
+    else:  # one pipeline call per chunk (row-wise scores: the same bits as the run's)
         decision.metadata["batch_rows"] = args.chunk_rows
     several = args.input is not None and args.input.is_dir()
     source = args.input if args.input is not None else f"dataset={args.dataset}"

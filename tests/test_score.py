@@ -137,6 +137,32 @@ def test_scores_a_registered_model_by_alias(scored, tmp_path):
     np.testing.assert_array_equal(pd.read_csv(out)["flag"], logged["flag"])
 
 
+@pytest.mark.parametrize("model, row_wise", [("random_forest", True), ("decision_tree", True),
+                                             ("logreg", False)])
+def test_exact_auto_scores_row_wise_pipelines_in_one_call_with_the_runs_bits(
+        tmp_path, model, row_wise):
+    """exact=auto: a tree pipeline is scored a chunk per call (Decision.row_wise), a logreg in
+    the run's batches; either way the scores equal the run's logged TEST scores exactly."""
+    from bench.models.decision import load_decision
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg, result = _run(uri, "dataset.n_rows=3000", f"model={model}",
+                       "evaluation.latency_batch_rows=64")
+    mlflow.set_tracking_uri(uri)
+    logged = pd.read_parquet(mlflow.artifacts.download_artifacts(
+        f"runs:/{result.run_id}/reports/test_scores.parquet"))
+    folder, _ = tracking.download_model(uri, result.run_id, tmp_path / "model")
+    assert load_decision(folder).row_wise is row_wise
+    dataset = build(cfg.dataset)
+    csv = tmp_path / "rows.csv"
+    dataset.train.loc[logged.index, dataset.schema.features].to_csv(csv, index=False)
+    out = tmp_path / "out.parquet"
+    assert _score(uri, f"run={result.run_id}", f"input={csv}", f"output={out}",
+                  "chunk_rows=1000") == 0
+    np.testing.assert_array_equal(pd.read_parquet(out)["anomaly_score"],
+                                  logged["anomaly_score"])
+
+
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_kddtest_scored_by_an_nslkdd_xgboost_run_equals_its_test_scores(tmp_path):

@@ -93,6 +93,16 @@ class Decision:
         batch layout, so scoring in the run's batches reproduces its TEST scores exactly."""
         return int(self.metadata.get("batch_rows") or 1000)
 
+    @property
+    def row_wise(self) -> bool:
+        """True when each row's score depends on that row alone, bit for bit, whatever the
+        batch it is scored in: every step is in ROW_WISE (elementwise transforms, column
+        selection, tree ensembles). Such a decision may score a whole chunk in one call and
+        still reproduce the run's TEST scores exactly (bench score's exact=auto)."""
+        return all(_qualified_name(step) in ROW_WISE or
+                   (_qualified_name(step) == _IDENTITY and getattr(step, "func", None) is None)
+                   for step in _steps(self.pipeline))
+
     def score(self, X: pd.DataFrame) -> np.ndarray:
         """(n_rows,) float64 anomaly scores, higher = more likely attack; X is scored in
         batches of `batch_rows` from its first row."""
@@ -109,6 +119,41 @@ class Decision:
         return pd.DataFrame({"anomaly_score": scores,
                              "flag": (scores >= self.threshold).astype(np.int64)},
                             index=X.index)
+
+
+# Steps whose output for a row is computed from that row alone with elementwise arithmetic or
+# per-row tree traversal (summed over trees in a fixed order): no matrix products, whose BLAS
+# blocking (and so the last bit) depends on how many rows are multiplied together.
+ROW_WISE = frozenset({
+    "sklearn.pipeline.Pipeline", "sklearn.compose._column_transformer.ColumnTransformer",
+    "sklearn.preprocessing._encoders.OneHotEncoder",
+    "sklearn.preprocessing._encoders.OrdinalEncoder",
+    "sklearn.preprocessing._data.StandardScaler", "sklearn.preprocessing._data.MinMaxScaler",
+    "sklearn.preprocessing._data.RobustScaler", "sklearn.preprocessing._data.MaxAbsScaler",
+    "bench.features.preprocess.SkewedLog1p",
+    "sklearn.feature_selection._from_model.SelectFromModel",
+    "xgboost.sklearn.XGBClassifier",
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.ensemble._forest.ExtraTreesClassifier",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+})
+_IDENTITY = "sklearn.preprocessing._function_transformer.FunctionTransformer"  # func=None
+
+
+def _qualified_name(step: Any) -> str:
+    return f"{type(step).__module__}.{type(step).__qualname__}"
+
+
+def _steps(root: Any) -> Iterator[Any]:
+    """`root` and every step nested in it (Pipeline steps, ColumnTransformer parts); a
+    SelectFromModel's fitted estimator is not a step (only its column choice is applied)."""
+    yield root
+    children = [step for _, step in getattr(root, "steps", [])]
+    children += [part for _, part, _ in getattr(root, "transformers_", [])]
+    for child in children:
+        if isinstance(child, str):  # "passthrough" or "drop"
+            continue
+        yield from _steps(child)
 
 
 # ------------------------------------------------------------------------------ cutting out
