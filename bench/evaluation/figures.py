@@ -23,6 +23,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,17 +116,29 @@ class _Helper:
     def __init__(self) -> None:
         self.process = subprocess.Popen([sys.executable, "-m", "bench.evaluation.figures"],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._sending: threading.Thread | None = None
+        self._send_failed = False
 
-    def send(self, message: Any) -> bool:
-        try:
-            _write(self.process.stdin, message)
-            return True
-        except OSError:
-            return self._died()
+    def send(self, message: Any) -> None:
+        """Hand a job over without waiting: a pipe holds 64 KiB, and the helper reads only
+        once it has imported matplotlib, so the scores are written by a thread."""
+        def write() -> None:
+            try:
+                _write(self.process.stdin, message)
+            except OSError:
+                self._send_failed = True
+
+        self._sending = threading.Thread(target=write, name="bench-figures-send", daemon=True)
+        self._sending.start()
 
     def reply(self) -> bool:
         """Wait for the reply to the last job: True when drawn, False when the helper died;
         raises RuntimeError with the helper's traceback when drawing failed."""
+        if self._sending is not None:
+            self._sending.join()
+            self._sending = None
+        if self._send_failed:
+            return self._died()
         try:
             status, detail = _read(self.process.stdout)
         except (OSError, EOFError, pickle.UnpicklingError, struct.error):
@@ -156,7 +169,8 @@ def start(data: FigureData) -> PendingFigures:
     """Begin drawing `data`'s figures: in the helper, else here and now."""
     folder = tempfile.mkdtemp(prefix="bench-figures-")
     helper = _running_helper() if data.wanted else None
-    if helper is not None and helper.send((data, folder)):
+    if helper is not None:
+        helper.send((data, folder))
         return PendingFigures(data, folder, helper)
     draw(data, folder)
     return PendingFigures(data, folder, None)
