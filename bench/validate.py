@@ -212,7 +212,7 @@ _validated: set[str] = set()  # digests of resolved configs that passed validate
 
 def _check_plain(cfg: DictConfig, plain: dict[str, Any]) -> None:
     for key, rule in _BENCH_KEYS.items():
-        value = OmegaConf.select(OmegaConf.create(plain), key, default=_ABSENT)
+        value = _select(plain, key)  # plain Python values: a list is a list
         if value is not _ABSENT:
             rule.check(key, value)
     _check_objective(plain.get("optimized_metric", "val_f1"))
@@ -236,6 +236,16 @@ def _check_plain(cfg: DictConfig, plain: dict[str, Any]) -> None:
 
 
 _ABSENT = object()
+
+
+def _select(plain: Mapping[str, Any], dotted: str) -> Any:
+    """The value at `dotted` (a.b.c) in a plain nested dict, or _ABSENT."""
+    node: Any = plain
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _ABSENT
+        node = node[part]
+    return node
 
 
 def _resolved(cfg: DictConfig) -> dict[str, Any]:

@@ -131,3 +131,18 @@ def test_multirun_grid_gives_one_run_per_cell(tmp_path):
     cells = {(r.data.tags["selector"], r.data.tags["model"]) for r in runs}
     assert len(runs) == 6 and len(cells) == 6
     assert all(r.info.status == "FINISHED" for r in runs)
+
+
+def test_a_grid_ends_every_run_finished_with_its_figures(tmp_path):
+    """In a sequential grid a run waits for its figures (drawn by the helper while the next
+    cell runs) and ends FINISHED with them; the last one when the grid ends."""
+    result = _bench(tmp_path, "-m", "dataset.n_rows=2000", "model=logreg",
+                    "model.C=0.5,1.0,2.0", "evaluation.plots=[roc,score_histogram]")
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = _runs(tmp_path / "mlruns" / "mlflow.db")
+    assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    for run in runs:
+        files = {f.path for f in client.list_artifacts(run.info.run_id, "plots")}
+        assert files == {"plots/roc.png", "plots/score_histogram_test.png"}, run.info.run_id
+        assert run.info.end_time >= run.info.start_time
