@@ -211,15 +211,14 @@ def _log_outputs(cfg: DictConfig, pipeline: Any, y: Mapping[str, np.ndarray],
     """The threshold's report and the TEST classification report; starts drawing the figures
     asked for (logged by the caller once drawn, bench.evaluation.figures)."""
     finish_pending_runs()  # the previous cell's figures: the helper draws one run at a time
-    pending = figures.start(figures.FigureData(
-        y["val"], scores_val, y["test"], scores_test, choice.threshold, title,
-        chosen_plots(cfg.evaluation.get("plots", "all")),
-        bool(getattr(pipeline["model"], "score_is_negative_log_density", False))))
     tracking.log_dict({"strategy": choice.strategy, "threshold": choice.threshold,
                        **choice.details}, "reports/threshold.json")
     tracking.log_text(_classification_report(y["test"], scores_test, choice.threshold),
                       "reports/classification_report_test.txt")
-    return pending
+    return figures.start(figures.FigureData(
+        y["val"], scores_val, y["test"], scores_test, choice.threshold, title,
+        chosen_plots(cfg.evaluation.get("plots", "all")),
+        bool(getattr(pipeline["model"], "score_is_negative_log_density", False))))
 
 
 def _evaluate_tests(pipeline: Any, schema: Schema, splits: Splits, findings: AuditReport,

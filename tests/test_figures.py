@@ -40,7 +40,21 @@ def test_the_helper_draws_exactly_the_figures_asked_for():
     only_roc = figures.start(_data(("roc",)))
     assert _pngs(only_roc.folder()) == {"roc.png"}
     only_roc.discard()
-    assert _pngs(figures.start(_data(())).folder()) == set()
+    nothing = figures.start(_data(()))
+    assert _pngs(nothing.folder()) == set()
+    nothing.discard()
+
+
+def test_folders_of_killed_processes_are_removed_and_live_ones_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(figures.tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    left = tmp_path / f"{figures._PREFIX}{dead.stdout.strip()}-abc"
+    live = tmp_path / f"{figures._PREFIX}{os.getpid()}-def"
+    left.mkdir()
+    live.mkdir()
+    figures._remove_folders_of_dead_processes()
+    assert not left.exists() and live.exists()
 
 
 def test_a_helper_that_died_is_replaced_by_drawing_inline():
@@ -102,7 +116,8 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path):
                       "data = figures.FigureData(y, s, y, s, 0.5, 't', ('roc',))\n"
                       "pending = figures.start(data)\n"
                       "print(sorted(p.name for p in __import__('pathlib').Path("
-                      "pending.folder()).iterdir()))\n")
+                      "pending.folder()).iterdir()))\n"
+                      "pending.discard()\n")
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr

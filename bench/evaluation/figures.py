@@ -17,6 +17,7 @@ problem; the messages are pickles between two processes of this same program.
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import shutil
 import struct
@@ -167,7 +168,7 @@ def warm_up() -> None:
 
 def start(data: FigureData) -> PendingFigures:
     """Begin drawing `data`'s figures: in the helper, else here and now."""
-    folder = tempfile.mkdtemp(prefix="bench-figures-")
+    folder = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-")
     helper = _running_helper() if data.wanted else None
     if helper is not None:
         helper.send((data, folder))
@@ -176,9 +177,31 @@ def start(data: FigureData) -> PendingFigures:
     return PendingFigures(data, folder, None)
 
 
+_PREFIX = "bench-figures-"  # + the pid of the process whose run the figures belong to
+
+
+def _remove_folders_of_dead_processes() -> None:
+    """Figure folders left by processes killed before they logged them (kill -9 of a grid)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*-*"):
+        pid = folder.name.removeprefix(_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def _running_helper() -> _Helper | None:
     global _helper, _unavailable
     if _helper is None and not _unavailable:
+        _remove_folders_of_dead_processes()
         try:
             _helper = _Helper()
         except OSError as error:
