@@ -52,9 +52,9 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
     `choices` are the selected config-group options (Hydra's runtime choices), used for
     names and tags. Nothing is fitted before the tracking store is known to be usable.
     """
+    tracking.preflight(cfg.tracking.uri)
     if chosen_plots(cfg.evaluation.get("plots", "all")):
         figures.warm_up()  # the figure helper imports while the data loads and the model fits
-    tracking.preflight(cfg.tracking.uri)
     dataset, schema, splits, findings = _load_split_audit(cfg, choices)
     names = {group: str(choices.get(group, "?")) for group in
              ("dataset", "selector", "model", "threshold", "split", "preprocess")}
@@ -112,7 +112,7 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
             if _finishing_later:  # the next cell (or the grid's end) logs them, ends the run
                 _unfinished.append((drawing, tracking.leave_running(), cfg.tracking.uri))
             else:
-                tracking.log_artifacts(drawing.folder(), "plots")
+                _log_figures(drawing)
                 drawing.discard()
         except BaseException:
             drawing.discard()
@@ -146,7 +146,7 @@ def finish_pending_runs() -> None:
     while _unfinished:
         drawing, run_id, uri = _unfinished.pop(0)
         try:
-            tracking.log_artifacts(drawing.folder(), "plots", run_id=run_id, uri=uri)
+            _log_figures(drawing, run_id, uri)
         except Exception as error:
             log.error(f"run {run_id}: its figures failed, the run ends FAILED: {error}")
             tracking.set_tags(uri, run_id, {"error": f"{type(error).__name__}: {error}"})
@@ -155,6 +155,14 @@ def finish_pending_runs() -> None:
             tracking.set_terminated(uri, run_id, "FINISHED")
         finally:
             drawing.discard()
+
+
+def _log_figures(drawing: figures.PendingFigures, run_id: str | None = None,
+                 uri: str | None = None) -> None:
+    """The drawn figures under `plots/` of the active run (or of `run_id` in `uri`); with
+    `evaluation.plots=none` there are none, and no empty folder is logged."""
+    if drawing.files():
+        tracking.log_artifacts(drawing.folder(), "plots", run_id=run_id, uri=uri)
 
 
 def _load_split_audit(cfg: DictConfig, choices: Mapping[str, str]

@@ -102,11 +102,20 @@ class PendingFigures:
             draw(self._data, self._folder)
         return self._folder
 
+    def files(self) -> list[Path]:
+        """The figure files, once drawn (waits like `folder`)."""
+        return sorted(Path(self.folder()).glob("*.png"))
+
     def discard(self) -> None:
-        """Forget the figures (collecting the helper's reply first) and remove the folder."""
+        """Forget the figures and remove the folder. The helper's reply is still read (it
+        draws one job at a time), but what drawing raised is not: a run failing for another
+        reason keeps its own error."""
+        helper, self._helper = self._helper, None
         try:
-            if self._helper is not None:
-                self.folder()
+            if helper is not None:
+                helper.reply()
+        except RuntimeError:
+            pass
         finally:
             shutil.rmtree(self._folder, ignore_errors=True)
 
