@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import pickle
@@ -94,6 +95,23 @@ def test_logged_model_has_no_pickle_and_lean_requirements(logreg_run):
     names = {line.split("==")[0] for line in requirements.split()}
     assert {"scikit-learn", "skops", "mlflow", "pandas"} <= names
     assert not names & {"tensorflow", "keras", "optuna", "hydra-core", "xgboost"}
+
+
+def test_logged_requirements_are_the_installed_versions_mlflows_check_is_back(logreg_run):
+    """log_model skips MLflow's installed-vs-required check (tracking): it is redundant only
+    while every pin is the installed version, and it is MLflow's own again afterwards."""
+    from mlflow.utils import environment, requirements_utils
+
+    cfg, result = logreg_run
+    mlflow.set_tracking_uri(cfg.tracking.uri)
+    local = Path(mlflow.artifacts.download_artifacts(f"runs:/{result.run_id}/model"))
+    pins = [line for line in (local / "requirements.txt").read_text().split() if "==" in line]
+    assert pins
+    for pin in pins:
+        name, version = pin.split("==")
+        assert importlib.metadata.version(name) == version, pin
+    assert (environment.warn_dependency_requirement_mismatches
+            is requirements_utils.warn_dependency_requirement_mismatches)
 
 
 def test_runs_record_train_val_test_as_dataset_inputs(logreg_run):
