@@ -65,7 +65,9 @@ def task(cfg: DictConfig) -> float | list[float]:
 
     from bench import console
     from bench.data.kept import reuse_across_cells
+    from bench.evaluation import figures
     from bench.experiment import finish_runs_later
+    from bench.launchers.jobs import parallel_workers
     from bench.validate import validate_config
 
     validate_config(cfg)
@@ -74,6 +76,7 @@ def task(cfg: DictConfig) -> float | list[float]:
     in_grid = hydra.mode == RunMode.MULTIRUN
     reuse_across_cells(in_grid)  # a grid loads its data once
     finish_runs_later(in_grid and _one_cell_after_another(hydra))
+    figures.draw_inline(parallel_workers() > 1)  # a parallel grid's workers use every core
     return _job(cfg, dict(hydra.runtime.choices))
 
 

@@ -34,6 +34,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from bench import cells, console
+from bench.launchers import warm_workers
 
 log = logging.getLogger(__name__)
 # objectives where lower is better (everything else a grid ranks is a VAL score)
@@ -62,6 +63,7 @@ class GridSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         console.configure(str(config.get("progress", "auto")), str(config.get("verbosity", "info")))
         self._started = time.perf_counter()
+        warm_workers.start(config.hydra.launcher)  # if the command line's check did not
         self._path = Path(str(config.hydra.sweep.dir)) / cells.CELLS_FILE
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._path.unlink(missing_ok=True)  # a reused sweep dir starts a new count

@@ -523,13 +523,19 @@ def preflight(argv: Sequence[str], config_dir: str) -> None:
 
     For `-m`, each value of each discrete sweep (`model=a,b`, `seed=range(3)`) is checked in
     a config of its own (one value changed at a time); Optuna search spaces (`interval(...)`)
-    are checked per trial, in the job, before its run is created.
+    are checked per trial, in the job, before its run is created. A joblib grid's workers
+    start warming up (bench.launchers.warm_workers) while the checks run; after an error the
+    fork server ends with this process.
     """
     if any(arg.split("=")[0] in _NOT_A_RUN for arg in argv):
         return
     multirun = any(arg in ("-m", "--multirun") for arg in argv)
     fixed, base, changes = _variants(argv)
     first = _compose(config_dir, [*fixed, *base])
+    if multirun:  # a joblib grid's workers warm up while the checks import the models
+        from bench.launchers import warm_workers
+
+        warm_workers.start(first.hydra.launcher)
     unchanged: list[tuple[str | None, str | None]] = [(None, None)]
     for key, value in unchanged + list(changes):
         overrides = [*fixed, *_with(base, key, value)]

@@ -3,6 +3,7 @@ against a sqlite store that does not exist yet all record their runs (docs/resum
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -62,6 +63,50 @@ def test_four_commands_on_a_fresh_store_all_record_their_run(tmp_path):
     runs = tracking.runs_by_id(uri)
     assert Counter(status for status, _ in runs.values()) == {"FINISHED": 4}
     assert sorted(tags["seed"] for _, tags in runs.values()) == ["0", "1", "2", "3"]
+
+
+def test_warm_workers_are_for_the_joblib_launchers_loky_backend_with_parallel_jobs():
+    from omegaconf import OmegaConf
+
+    from bench.launchers.warm_workers import wanted
+
+    joblib = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+
+    def launcher(**settings: object) -> object:
+        return OmegaConf.create({"_target_": joblib, "n_jobs": 2, "backend": "loky",
+                                 **settings})
+
+    assert wanted(launcher()) and wanted(launcher(backend=None))
+    assert not wanted(launcher(n_jobs=1))  # joblib runs one job at a time in the caller
+    assert not wanted(launcher(backend="multiprocessing"))  # left as Hydra runs it
+    assert not wanted(OmegaConf.create(
+        {"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}))
+
+
+def test_joblib_workers_are_forks_of_a_server_that_imported_a_cells_libraries():
+    """What the joblib launcher gets after warm_workers.start: loky workers whose parent is
+    the fork server (not the launching process) and that have MLflow and scikit-learn loaded
+    before their first job."""
+    script = """
+import json, os, sys
+from joblib import Parallel, delayed
+from omegaconf import OmegaConf
+from bench.launchers import warm_workers
+assert "mlflow" not in sys.modules and "sklearn" not in sys.modules
+launcher = OmegaConf.create({"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher."
+                             "JoblibLauncher", "n_jobs": 2, "backend": "loky"})
+assert warm_workers.start(launcher)
+def probe(_):
+    return os.getppid(), "mlflow.pyfunc" in sys.modules, "sklearn.tree" in sys.modules
+print(json.dumps([os.getpid(), Parallel(n_jobs=2)(delayed(probe)(i) for i in range(4))]))
+"""
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=_env(),
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    launching, probes = json.loads(result.stdout.splitlines()[-1])
+    assert len(probes) == 4
+    for parent, has_mlflow, has_sklearn in probes:
+        assert parent != launching and has_mlflow and has_sklearn
 
 
 @pytest.mark.slow

@@ -318,3 +318,53 @@ def test_a_killed_sweep_resumes_to_its_requested_complete_trials(tmp_path):
     assert not [r for r, (status, _) in runs.items() if status == "RUNNING"]
     parents = [s for s, tags in runs.values() if tags.get("bench.sweep") == "parent"]
     assert sorted(parents) == ["FINISHED", "KILLED"]
+
+
+def _descendants(pid: int) -> set[int]:
+    """The processes started by `pid` and by them, read from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_a_killed_joblib_grid_leaves_no_worker_running_and_resumes(tmp_path):
+    """Warm joblib workers (bench.launchers.warm_workers) end with the launching process: a
+    kill -9 of the grid stops its cells at once; the resumed grid has one run per cell."""
+    command = _grid(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                    "model=logreg,decision_tree")
+    proc = subprocess.Popen(command, cwd=REPO_ROOT, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    cells_file = tmp_path / "multirun" / "cells.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (cells_file.exists() and cells_file.read_text()):
+        time.sleep(0.2)  # the workers are warm and running cells
+    started = _descendants(proc.pid)
+    assert started, "the grid started no worker process"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(
+            tracking.process_start(pid) not in (None, "zombie") for pid in started):
+        time.sleep(0.2)
+    left = [pid for pid in started if tracking.process_start(pid) not in (None, "zombie")]
+    assert not left, f"processes of the killed grid still run: {left}"
+    result = subprocess.run(command, cwd=REPO_ROOT, env=_env(), capture_output=True,
+                            text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = tracking.runs_by_id(_uri(tmp_path))
+    assert Counter(status for status, _ in runs.values())["RUNNING"] == 0
+    finished = Counter((tags["model"], tags["seed"]) for status, tags in runs.values()
+                       if status == "FINISHED")
+    assert sorted(finished.values()) == [1] * 8, finished

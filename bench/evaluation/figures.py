@@ -168,17 +168,27 @@ class _Helper:
 
 _helper: _Helper | None = None
 _unavailable = False
+_inline = False
+
+
+def draw_inline(inline: bool) -> None:
+    """Draw in this process rather than in the helper: for the jobs of a parallel grid,
+    whose workers already keep every core busy (a helper per worker would only add its
+    interpreter's start-up)."""
+    global _inline
+    _inline = inline
 
 
 def warm_up() -> None:
     """Start the helper now, so that its imports (matplotlib, sklearn) overlap the run's."""
-    _running_helper()
+    if not _inline:
+        _running_helper()
 
 
 def start(data: FigureData) -> PendingFigures:
     """Begin drawing `data`'s figures: in the helper, else here and now."""
     folder = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-")
-    helper = _running_helper() if data.wanted else None
+    helper = _running_helper() if data.wanted and not _inline else None
     if helper is not None:
         helper.send((data, folder))
         return PendingFigures(data, folder, helper)

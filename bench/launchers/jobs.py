@@ -72,6 +72,9 @@ def job_console() -> Iterator[None]:
     from hydra.core.hydra_config import HydraConfig
     from threadpoolctl import threadpool_limits
 
+    from bench.launchers.warm_workers import watch_launcher
+
+    watch_launcher()  # a worker of a fork server ends with the launching process
     threads = threads_per_job(workers)
     os.environ.update({name: str(threads) for name in (THREADS_ENV, *THREAD_VARIABLES)})
     prefix = f"[job {HydraConfig.get().job.num}] "
