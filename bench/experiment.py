@@ -90,17 +90,18 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
         test_metrics, scores_test, timings = _evaluate_tests(
             pipeline, schema, splits, findings, choice.threshold,
             cfg.evaluation.latency_batch_rows)
-        metrics = {
-            **_prefixed("val", binary_metrics(y["val"], scores_val, choice.threshold)),
-            **test_metrics,
-            "threshold": choice.threshold, "fit_seconds": fit_seconds, **timings,
-        }
-        if dataset.unlabelled is not None:  # scored for the user, never used for metrics
-            metrics.update(_score_unlabelled(pipeline, dataset.unlabelled[schema.features],
-                                             choice.threshold))
-        tracking.log_metrics(metrics)
-        drawing = _log_outputs(cfg, pipeline, y, scores_val, scores_test, choice, run_name)
+        drawing = _start_figures(cfg, pipeline, y, scores_val, scores_test, choice, run_name)
         try:  # while the figures are drawn:
+            metrics = {
+                **_prefixed("val", binary_metrics(y["val"], scores_val, choice.threshold)),
+                **test_metrics,
+                "threshold": choice.threshold, "fit_seconds": fit_seconds, **timings,
+            }
+            if dataset.unlabelled is not None:  # scored for the user, never used for metrics
+                metrics.update(_score_unlabelled(pipeline, dataset.unlabelled[schema.features],
+                                                 choice.threshold))
+            tracking.log_metrics(metrics)
+            _log_reports(y["test"], scores_test, choice)
             tracking.log_frame(splits.test[[]].assign(  # the scores the logged model gives
                 anomaly_score=scores_test,
                 flag=(scores_test >= choice.threshold).astype("int64")),
@@ -213,20 +214,25 @@ def _tags(cfg: DictConfig, choices: Mapping[str, str], names: Mapping[str, str],
     return tags
 
 
-def _log_outputs(cfg: DictConfig, pipeline: Any, y: Mapping[str, np.ndarray],
-                 scores_val: np.ndarray, scores_test: np.ndarray, choice: Any,
-                 title: str) -> figures.PendingFigures:
-    """The threshold's report and the TEST classification report; starts drawing the figures
-    asked for (logged by the caller once drawn, bench.evaluation.figures)."""
-    finish_pending_runs()  # the previous cell's figures: the helper draws one run at a time
-    tracking.log_dict({"strategy": choice.strategy, "threshold": choice.threshold,
-                       **choice.details}, "reports/threshold.json")
-    tracking.log_text(_classification_report(y["test"], scores_test, choice.threshold),
-                      "reports/classification_report_test.txt")
+def _start_figures(cfg: DictConfig, pipeline: Any, y: Mapping[str, np.ndarray],
+                   scores_val: np.ndarray, scores_test: np.ndarray, choice: Any,
+                   title: str) -> figures.PendingFigures:
+    """Start drawing the figures asked for, as soon as the scores are known (logged by the
+    caller once drawn, bench.evaluation.figures); the previous cell's are finished first
+    (the helper draws one run at a time)."""
+    finish_pending_runs()
     return figures.start(figures.FigureData(
         y["val"], scores_val, y["test"], scores_test, choice.threshold, title,
         chosen_plots(cfg.evaluation.get("plots", "all")),
         bool(getattr(pipeline["model"], "score_is_negative_log_density", False))))
+
+
+def _log_reports(y_test: np.ndarray, scores_test: np.ndarray, choice: Any) -> None:
+    """The threshold's report and the TEST classification report."""
+    tracking.log_dict({"strategy": choice.strategy, "threshold": choice.threshold,
+                       **choice.details}, "reports/threshold.json")
+    tracking.log_text(_classification_report(y_test, scores_test, choice.threshold),
+                      "reports/classification_report_test.txt")
 
 
 def _evaluate_tests(pipeline: Any, schema: Schema, splits: Splits, findings: AuditReport,

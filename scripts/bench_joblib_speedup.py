@@ -5,8 +5,9 @@
 
 Each measurement is the whole command (`python -m bench -m hydra/launcher=joblib
 hydra.launcher.n_jobs=N model=logreg,decision_tree seed=0,1,2,3 ...`), so it includes start-up
-(the launching process and each worker import pandas, scikit-learn, MLflow: ~3 s each) and
-every MLflow write, into a sqlite store that exists (`--fresh-store`: a new one each time, so
+(1 worker: the cells run in the launching process; 2 workers: forks of a fork server that
+imported pandas, scikit-learn, MLflow once, bench.launchers.warm_workers) and every MLflow
+write, into a sqlite store that exists (`--fresh-store`: a new one each time, so
 the ~3 s of schema creation is in every figure too). Prints the median wall time of each, the
 speed-up, and the bound the fixed costs put on it: with F seconds that do not shrink with
 workers and 8 cells of c seconds, 2 workers give at most (F + 8c) / (F + 4c). Also the
