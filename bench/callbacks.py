@@ -67,6 +67,7 @@ class GridSummary(Callback):
         self._path = Path(str(config.hydra.sweep.dir)) / cells.CELLS_FILE
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._path.unlink(missing_ok=True)  # a reused sweep dir starts a new count
+        cells.follow_grid(self._path)
         label = "trials" if config.hydra.sweeper.get("n_trials") is not None else "cells"
         self._progress = console.GridProgress(multirun_size(config), label)
         self._stop.clear()
@@ -85,6 +86,7 @@ class GridSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if "bench.experiment" in sys.modules:  # the last cell's run, if it waits for figures
             sys.modules["bench.experiment"].finish_pending_runs()
+        cells.follow_grid(None)
         if self._thread is not None:
             self._stop.set()
             self._thread.join(timeout=5)

@@ -62,7 +62,8 @@ def append_line(path: Any, line: dict[str, Any]) -> None:
 
 
 def read_lines(path: Any) -> list[dict[str, Any]]:
-    """Every complete line written so far (a line being written is skipped)."""
+    """Every complete cell line written so far (a line being written is skipped), with the
+    later corrections (`correct`) applied to the line of their run."""
     import json
     from pathlib import Path
 
@@ -70,10 +71,34 @@ def read_lines(path: Any) -> list[dict[str, Any]]:
         text = Path(path).read_text()
     except FileNotFoundError:
         return []
-    out = []
+    out: list[dict[str, Any]] = []
     for line in text.splitlines():
         try:
-            out.append(json.loads(line))
+            item = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if "corrects" in item:
+            for earlier in out:
+                if earlier.get("run_id") == item["corrects"]:
+                    earlier.update(status=item["status"], error=item.get("error"))
+        else:
+            out.append(item)
     return out
+
+
+_grid_file: Any = None
+
+
+def follow_grid(path: Any) -> None:
+    """Where `correct` writes: the cells file of the multirun this process launched (its
+    cells run here under Hydra's basic launcher); None when it has ended."""
+    global _grid_file
+    _grid_file = path
+
+
+def correct(run_id: str, status: str, error: str) -> None:
+    """A cell's run ended otherwise than its line says (a sequential grid's run whose figures
+    failed after the cell was counted FINISHED): one more line, applied by `read_lines`, so
+    the progress, the summary and summary.txt tell the run's real status."""
+    if _grid_file is not None:
+        append_line(_grid_file, {"corrects": run_id, "status": status, "error": error[:300]})

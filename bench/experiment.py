@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from bench import tracking
+from bench import cells, tracking
 from bench.data.audit import AuditReport, AuditSettings, audit
 from bench.data.class_check import check_classes, split_dataset
 from bench.data.dataset import Dataset, Schema
@@ -152,6 +152,7 @@ def finish_pending_runs() -> None:
             log.error(f"run {run_id}: its figures failed, the run ends FAILED: {error}")
             tracking.set_tags(uri, run_id, {"error": f"{type(error).__name__}: {error}"})
             tracking.set_terminated(uri, run_id, "FAILED")
+            cells.correct(run_id, cells.FAILED, f"{type(error).__name__}: {error}")
         else:
             tracking.set_terminated(uri, run_id, "FINISHED")
         finally:

@@ -124,3 +124,34 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path):
     assert result.stdout.count("script ran") == 1
     assert "['roc.png']" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_a_grid_run_whose_figures_fail_later_ends_failed_and_its_cell_says_so(
+        tmp_path, tracking_uri):
+    """A sequential grid counts a cell FINISHED before its figures are drawn (bench.experiment:
+    the next cell logs them); when drawing then fails, the run ends FAILED and the cell's
+    line in cells.jsonl is corrected, so the summary does not call it FINISHED."""
+    from bench import cells, experiment, tracking
+
+    tracking.open_store(tracking_uri)
+    experiment_id = tracking.get_or_create_experiment(tracking_uri, "figures-fail")
+    good, bad = (tracking.create_run(tracking_uri, experiment_id, name, {})
+                 for name in ("good", "bad"))
+    cells_file = tmp_path / cells.CELLS_FILE
+    for job, run_id in enumerate((good, bad)):
+        cells.append_line(cells_file, {"job": job, "run_id": run_id,
+                                       "status": cells.FINISHED})
+    broken = figures.FigureData(np.array([0, 1]), np.array([0.1]), np.array([0, 1]),
+                                np.array([0.2, 0.9]), 0.5, "t", ("roc",))
+    cells.follow_grid(cells_file)
+    try:
+        for data, run_id in ((_data(("roc",)), good), (broken, bad)):  # one job at a time
+            experiment._unfinished.append((figures.start(data), run_id, tracking_uri))
+            experiment.finish_pending_runs()
+    finally:
+        cells.follow_grid(None)
+    assert tracking.run_status(tracking_uri, good) == "FINISHED"
+    assert tracking.run_status(tracking_uri, bad) == "FAILED"
+    lines = {line["run_id"]: line for line in cells.read_lines(cells_file)}
+    assert lines[good]["status"] == cells.FINISHED
+    assert lines[bad]["status"] == cells.FAILED and "figure helper" in lines[bad]["error"]
