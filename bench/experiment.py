@@ -22,7 +22,7 @@ from bench import cells, tracking
 from bench.data.audit import AuditReport, AuditSettings, audit
 from bench.data.class_check import check_classes, split_dataset
 from bench.data.dataset import Dataset, Schema
-from bench.data.kept import audit_key, data_key, kept
+from bench.data.kept import audit_key, data_key, fit_key, kept, reused
 from bench.data.split import Splits
 from bench.evaluation import PLOTS, figures
 from bench.evaluation.metrics import binary_metrics, family_recall, score_in_batches
@@ -76,10 +76,14 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
         tracking.log_dataset_inputs(  # names, digests and row counts only, no values read
             {**X, "test": splits.test[schema.features]}, dataset.name, tracking.split_sources(
             dataset.notes, cfg.dataset.get("data_dir"), resolved["dataset"]))
-        preprocess = build(cfg.preprocess)(
-            categorical=list(schema.categorical), numeric=list(schema.numeric))
-        pipeline, fit_seconds = fit_pipeline(preprocess, build(cfg.selector), build(cfg.model),
-                                             X["train"], y["train"], X["val"], y["val"])
+        pipeline, fit_seconds = kept("fit", fit_key(cfg), lambda: fit_pipeline(
+            build(cfg.preprocess)(categorical=list(schema.categorical),
+                                  numeric=list(schema.numeric)),
+            build(cfg.selector), build(cfg.model), X["train"], y["train"], X["val"], y["val"]))
+        if reused("fit"):  # a grid's cells that differ only in the threshold fit once
+            log.info("[fit] the previous cell fitted this same pipeline on the same TRAIN: "
+                     f"reused (fit_seconds is that fit's, {fit_seconds:.2f} s)")
+            tracking.set_tags(cfg.tracking.uri, run.info.run_id, {"fit_reused": "true"})
         tracking.log_text("\n".join(selected_feature_names(pipeline)),
                           "reports/selected_features.txt")
 

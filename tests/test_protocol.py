@@ -293,3 +293,35 @@ def test_duplicated_test_rows_give_dedup_metrics_and_a_tag(compose_cfg, monkeypa
     share = float(run.data.tags["audit.test_duplicate_share"])
     assert share >= 100 / 1100 - 1e-4  # the tag has 4 decimals
     assert share == pytest.approx(1 - dedup_rows / 1100, abs=1e-4)
+
+
+def test_cells_differing_only_in_the_threshold_fit_once_and_match_cells_run_alone(
+        compose_cfg, monkeypatch):
+    """A threshold grid's second cell reuses the first cell's fitted pipeline (bench.data.kept):
+    one fit, the run tagged fit_reused, and the same VAL/TEST results as the cell run alone;
+    a change to the model is another fit."""
+    from mlflow import MlflowClient
+
+    fits = []
+    real_fit = experiment_module.fit_pipeline
+    monkeypatch.setattr(experiment_module, "fit_pipeline",
+                        lambda *args: fits.append(1) or real_fit(*args))
+    kept.reuse_across_cells(True)  # as bench.app does for a multirun
+    best_cfg, best_choices = compose_cfg("model=logreg")
+    quantile_cfg, quantile_choices = compose_cfg("model=logreg", "threshold=quantile")
+    first = run_experiment(best_cfg, best_choices)
+    in_grid = run_experiment(quantile_cfg, quantile_choices)
+    assert len(fits) == 1
+    assert in_grid.metrics["fit_seconds"] == first.metrics["fit_seconds"]
+    tags = MlflowClient(quantile_cfg.tracking.uri).get_run(in_grid.run_id).data.tags
+    assert tags.get("fit_reused") == "true"
+    kept.forget()
+    alone = run_experiment(quantile_cfg, quantile_choices)
+    assert len(fits) == 2
+    assert alone.threshold == in_grid.threshold
+    for key, value in alone.metrics.items():
+        if "seconds" not in key and "rows_per_second" not in key and "latency" not in key:
+            assert in_grid.metrics[key] == value, key
+    other_cfg, other_choices = compose_cfg("model=logreg", "threshold=quantile", "model.C=0.5")
+    run_experiment(other_cfg, other_choices)  # another model: fitted again
+    assert len(fits) == 3

@@ -1,16 +1,19 @@
-"""Loaded, split and audited data kept for the next cell of a grid in the same process.
+"""Loaded, split and audited data, and the fitted pipeline, kept for the next cell of a grid.
 
 The cells of a grid usually differ only after the data (model, selector, threshold), and each
-would otherwise load, split and audit the same rows again. A result is reused only when
-everything its stage reads is equal: the content hash of the data files (bench.resume.data_hash,
-so an edited file is read again), the resolved dataset, split and audit settings, and the seed.
+would otherwise load, split and audit the same rows again; cells that differ only in their
+threshold (a threshold grid, an epsilon sweep) would fit the same pipeline again. A result is
+reused only when everything its stage reads is equal: the content hash of the data files
+(bench.resume.data_hash, so an edited file is read again), the resolved dataset, split and
+audit settings, and the seed; for the fit also the resolved preprocess, selector and model.
 One entry per stage is kept, so memory stays at one dataset's worth whatever the grid. Reuse
 is on only while a process runs a grid or a sweep (bench.app turns it on for Hydra's multirun);
 a single run, or a program calling run_experiment itself, loads afresh every time.
 
-The frames are shared, not copied: nothing along the path writes to them (sklearn, xgboost and
-Keras read their inputs; the evaluation builds new frames), and a test runs two cells back to
-back in one process and compares them with the same cells run alone.
+The frames and the pipeline are shared, not copied: nothing along the path writes to them
+(sklearn, xgboost and Keras read their inputs, scoring reads the fitted pipeline; the
+evaluation builds new frames), and tests run cells back to back in one process and compare
+them with the same cells run alone.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _kept: dict[str, tuple[str, Any]] = {}  # stage -> (key, value)
+_reused: dict[str, bool] = {}  # stage -> whether its last `kept` call returned a kept value
 _reusing = False
 
 
@@ -49,14 +53,23 @@ def audit_key(cfg: DictConfig) -> str:
     return _digest(data_key(cfg), _plain(cfg.audit))
 
 
+def fit_key(cfg: DictConfig) -> str:
+    """What fitting reads besides the audited splits: the preprocess, selector and model
+    settings (resolved, so `${seed}` and other interpolations count with their values)."""
+    return _digest(audit_key(cfg), _plain(cfg.preprocess), _plain(cfg.selector),
+                   _plain(cfg.model))
+
+
 def kept(stage: str, key: str, make: Callable[[], T]) -> T:
     """`make()`, or the value it returned for the same `stage` and `key` earlier in this
     process while reuse is on (only the last key per stage is kept)."""
+    _reused[stage] = False
     if not _reusing:
         return make()
     held = _kept.get(stage)
     if held is not None and held[0] == key:
-        log.debug(f"[data] {stage}: reusing the previous cell's result")
+        log.debug(f"[{stage}] reusing the previous cell's result")
+        _reused[stage] = True
         return held[1]
     _kept.pop(stage, None)  # free the old value before making the new one
     value = make()
@@ -64,9 +77,15 @@ def kept(stage: str, key: str, make: Callable[[], T]) -> T:
     return value
 
 
+def reused(stage: str) -> bool:
+    """Whether the last `kept` call for `stage` returned the previous cell's value."""
+    return _reused.get(stage, False)
+
+
 def forget() -> None:
     """Drop everything kept (tests; a process that wants its memory back)."""
     _kept.clear()
+    _reused.clear()
 
 
 def _plain(node: Any) -> Any:
