@@ -128,6 +128,9 @@ def main() -> None:
     """`bench ...`: validate the command line's config, then let Hydra run it; every user
     mistake ends in one `error: ...` line (bench.errors.run_reporting_user_errors).
     `bench score ...` is a command of its own (bench.score), not a Hydra run."""
+    from bench.shutdown import skip_final_collection
+
+    skip_final_collection()
     if sys.argv[1:2] == ["score"]:
         from bench.score import main as score_main
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from bench.errors import BenchError
 from bench.score import DEFAULT_URI
+from bench.shutdown import skip_final_collection
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,4 +41,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    skip_final_collection()
     sys.exit(main())

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import BenchError, ConfigError, DataError
+from bench.shutdown import skip_final_collection
 
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
 KEYS = ("run", "input", "dataset", "part", "output", "chunk_rows", "exact", "log", "unsafe",
@@ -435,4 +436,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    skip_final_collection()
     sys.exit(main())

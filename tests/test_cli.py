@@ -146,3 +146,25 @@ def test_a_grid_ends_every_run_finished_with_its_figures(tmp_path):
         files = {f.path for f in client.list_artifacts(run.info.run_id, "plots")}
         assert files == {"plots/roc.png", "plots/score_histogram_test.png"}, run.info.run_id
         assert run.info.end_time >= run.info.start_time
+
+
+def test_a_process_ending_without_the_final_collection_still_flushes_and_runs_atexit(
+        tmp_path):
+    """bench.shutdown freezes what is alive at exit (no last walk over every object): the
+    logging file handler's last line and the later atexit handlers still reach the disk."""
+    script = f"""
+import atexit, logging, pathlib
+from bench.shutdown import skip_final_collection
+skip_final_collection()
+handler = logging.FileHandler({str(tmp_path / 'log.txt')!r})
+logging.getLogger().addHandler(handler)
+atexit.register(lambda: pathlib.Path({str(tmp_path / 'atexit.txt')!r}).write_text("ran"))
+cycle = {{}}
+cycle["self"] = cycle  # garbage only the cyclic collector could free
+logging.getLogger().warning("last line")
+"""
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "log.txt").read_text() == "last line\n"
+    assert (tmp_path / "atexit.txt").read_text() == "ran"

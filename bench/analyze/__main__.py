@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.analyze.columns import resolve_columns
 from bench.errors import BenchError
+from bench.shutdown import skip_final_collection
 
 # analyze.yaml and its columns/ group live apart from bench/conf, so `bench --help` does not
 # list them; analyze.yaml adds bench/conf (pkg://bench.conf) to its search path.
@@ -108,4 +109,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    skip_final_collection()
     main()

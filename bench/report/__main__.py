@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError, ConfigError
+from bench.shutdown import skip_final_collection
 
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
 
@@ -177,4 +178,5 @@ def _register(uri: str, picks: Any, metric: str, alias: str) -> None:
 
 
 if __name__ == "__main__":
+    skip_final_collection()
     sys.exit(main())
