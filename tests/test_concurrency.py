@@ -127,3 +127,20 @@ def test_a_joblib_grid_on_a_fresh_store_records_every_cell_with_job_prefixes(tmp
         assert f"[job {job}] {threads} thread(s) per model (2 parallel jobs)" in output, (
             output[-3000:])
         assert any(line.startswith(f"[job {job}] MLflow run ") for line in output.splitlines())
+
+
+def test_a_users_own_program_keeps_lokys_workers(tmp_path):
+    """Workers of a fork server would import the launching program's __main__ again; a script
+    of the user's (maybe without a main guard) keeps loky's own workers, `python -m bench`
+    gets warm ones."""
+    script = tmp_path / "my_grid.py"
+    script.write_text(
+        "from omegaconf import OmegaConf\n"
+        "from bench.launchers import warm_workers\n"
+        "launcher = OmegaConf.create({'_target_': 'hydra_plugins.hydra_joblib_launcher."
+        "joblib_launcher.JoblibLauncher', 'n_jobs': 2, 'backend': 'loky'})\n"
+        "print('warm' if warm_workers.start(launcher) else 'loky')\n")
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=_env(),
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["loky"]

@@ -13,6 +13,11 @@ which holds MLflow's and the progress bar's threads), overlapping the launching 
 validation, and each worker is a fork of it. `hydra.launcher.backend=multiprocessing` is left
 as Hydra runs it.
 
+A worker of a fork server imports the launching program's `__main__` again (multiprocessing's
+rule; loky's own workers do not). That is harmless for bench's entry points (`python -m bench`,
+the `bench` script: their work is under a main guard) and for `python -c`, which has no file;
+a program of the user's, which may lack the guard, keeps loky's own workers.
+
 Loky's own workers end when the launching process dies (their job queue closes); workers of a
 fork server would wait for their idle timeout instead, so each watches the launching process
 (`watch_launcher`) and exits when it is gone: after a kill -9 of the grid, nothing goes on
@@ -26,7 +31,9 @@ import logging
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -59,7 +66,7 @@ def start(launcher: Any) -> bool:
     global _started
     if _started or not wanted(launcher):
         return _started
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+    if "forkserver" not in multiprocessing.get_all_start_methods() or not _main_reimport_safe():
         return False
     from joblib.externals.loky.backend.context import set_start_method
 
@@ -72,6 +79,17 @@ def start(launcher: Any) -> bool:
     log.debug("[workers] joblib workers start from a fork server that preloads %s", PRELOAD)
     _started = True
     return True
+
+
+def _main_reimport_safe() -> bool:
+    """Whether workers may import this program's `__main__` again: bench's own entry points,
+    or no main file at all (`python -c`, an interactive session)."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None:  # python -m <module>
+        return spec.name == "bench.__main__"
+    main_file = getattr(main, "__file__", None)
+    return main_file is None or Path(main_file).stem in ("bench", "bench-script")
 
 
 _watching = False
