@@ -263,6 +263,9 @@ def serve(jobs: IO[bytes], replies: IO[bytes]) -> None:
 
 
 if __name__ == "__main__":
+    from bench.shutdown import skip_final_collection
+
+    skip_final_collection()  # it holds the parent's stderr: a caller reading it waits for us
     _replies = sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the replies
     serve(sys.stdin.buffer, _replies)

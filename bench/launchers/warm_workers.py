@@ -39,11 +39,13 @@ from typing import Any
 log = logging.getLogger(__name__)
 LAUNCHER_ENV = "BENCH_LAUNCHER"  # "<pid>:<start>" of the launching process, for its workers
 
-# What every cell imports (bench.app.task and bench.experiment), whatever its model.
-PRELOAD = ("bench.experiment", "bench.resume", "bench.launchers.jobs", "bench.validate",
-           "bench.cells", "mlflow.pyfunc", "mlflow.store.tracking.sqlalchemy_store", "skops.io",
-           "sklearn.linear_model", "sklearn.tree", "sklearn.ensemble", "xgboost",
-           "matplotlib.pyplot", "bench.evaluation.plots")
+# What every cell imports (bench.app.task and bench.experiment), whatever its model; first, the
+# server's own fast exit.
+PRELOAD = ("bench.launchers.preloaded", "bench.experiment", "bench.resume",
+           "bench.launchers.jobs", "bench.validate", "bench.cells", "mlflow.pyfunc",
+           "mlflow.store.tracking.sqlalchemy_store", "skops.io", "sklearn.linear_model",
+           "sklearn.tree", "sklearn.ensemble", "xgboost", "matplotlib.pyplot",
+           "bench.evaluation.plots")
 
 _started = False
 
