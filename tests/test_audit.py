@@ -138,6 +138,62 @@ def test_order_correlation_agrees_with_scipy_spearman_per_column():
     assert order_correlation(frame)[0] > 0.9 and order_correlation(frame)[3] == pytest.approx(1)
 
 
+def test_a_counter_with_missing_values_is_still_flagged():
+    """A gap in a counter (NaN every 50th row) must not hide it: missing values are left out
+    of the correlation rather than making it undefined (the guard used to report 0)."""
+    counter = np.arange(N, dtype=float)
+    counter[::50] = np.nan
+    data = _planted(counter)
+    _, _, report = audit(data.schema, StratifiedSplit(seed=0)(data))
+    assert report.order_leaks[DISGUISE]["where"] == "whole frame"
+    assert report.order_leaks[DISGUISE]["rho"] == pytest.approx(1.0)
+
+
+def test_order_is_read_from_the_index_and_mixed_types_do_not_break_the_guard():
+    rng = np.random.default_rng(5)
+    n = 2000
+    frame = pd.DataFrame({
+        "counter": np.arange(n, dtype=float),
+        "noise": rng.normal(size=n),
+        "mixed": pd.Series([str(i) if i % 2 else i for i in range(n)], dtype=object),
+    })
+    in_order = order_leaks(frame, list(frame.columns), cut=0.9)
+    shuffled = frame.sample(frac=1.0, random_state=1)  # rows out of order, index kept
+    assert order_leaks(shuffled, list(frame.columns), cut=0.9) == in_order
+    assert set(in_order) == {"counter"}
+    reset = shuffled.reset_index(drop=True)  # the order is lost with the index
+    assert "counter" not in order_leaks(reset, list(frame.columns), cut=0.9)
+
+
+def test_single_feature_auc_is_roc_auc_score_per_feature():
+    from sklearn.metrics import roc_auc_score
+
+    from bench.data.audit import single_feature_auc
+
+    data = load(n_rows=4000, seed=2)
+    splits = StratifiedSplit(seed=0)(data)
+    aucs = single_feature_auc(splits.train, splits.val, data.schema)
+    y_val = splits.val[data.schema.label]
+    for column in data.schema.numeric:
+        auc = roc_auc_score(y_val, splits.val[column].astype(float))
+        assert aucs[column] == pytest.approx(max(auc, 1 - auc), abs=1e-12), column
+    for column in data.schema.categorical:
+        rate = splits.train.groupby(column, observed=True)[data.schema.label].mean()
+        score = splits.val[column].map(rate).astype(float).fillna(
+            splits.train[data.schema.label].mean())
+        auc = roc_auc_score(y_val, score)
+        assert aucs[column] == pytest.approx(max(auc, 1 - auc), abs=1e-12), column
+
+
+def test_a_feature_whose_missingness_gives_the_label_away_is_a_separator():
+    data = load(n_rows=N, seed=3)
+    frame = data.train.assign(sinpkt=np.where(data.train["label"] == 1, np.nan, 1.0))
+    frame = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    schema = replace(data.schema, numeric=(*data.schema.numeric, "sinpkt"))
+    _, _, report = audit(schema, StratifiedSplit(seed=0)(Dataset("t", schema, frame)))
+    assert report.single_feature_auc == {"sinpkt": 1.0}
+
+
 @pytest.mark.parametrize("key, value", [("on_order_leak", "delete"),
                                         ("order_correlation_cut", 1.5),
                                         ("order_blocks", 0)])
