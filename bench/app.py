@@ -81,10 +81,17 @@ def task(cfg: DictConfig) -> float | list[float]:
 
 
 def _one_cell_after_another(hydra_settings: DictConfig) -> bool:
-    """Hydra's own sweeper and launcher: a grid's cells run in this process, in turn (a cell
-    may then end its run when the next one starts, bench.experiment.finish_runs_later)."""
+    """Hydra's own sweeper with a launcher that runs a grid's cells in this process, in turn:
+    the basic launcher, or joblib's with one job at a time (joblib then runs them here too).
+    A cell may then end its run when the next one starts (bench.experiment.finish_runs_later),
+    so the figure helper draws while the next cell runs."""
+    from bench.launchers.jobs import launcher_workers
+
+    launcher = str(hydra_settings.launcher.get("_target_", ""))
+    in_this_process = launcher.endswith(".BasicLauncher") or (
+        "Joblib" in launcher and launcher_workers(hydra_settings.launcher) == 1)
     return (str(hydra_settings.sweeper.get("_target_", "")).endswith(".BasicSweeper")
-            and str(hydra_settings.launcher.get("_target_", "")).endswith(".BasicLauncher"))
+            and in_this_process)
 
 
 def _job(cfg: DictConfig, choices: dict[str, str]) -> float | list[float]:

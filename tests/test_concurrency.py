@@ -83,6 +83,30 @@ def test_warm_workers_are_for_the_joblib_launchers_loky_backend_with_parallel_jo
         {"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}))
 
 
+def test_a_grid_run_in_the_launching_process_ends_its_runs_as_the_next_cell_starts():
+    """Cells running one after another in this process (basic launcher, or joblib with one
+    job at a time) leave each run's figures to be drawn while the next cell runs; other
+    launchers and sweepers end each run with its figures."""
+    from omegaconf import OmegaConf
+
+    from bench.app import _one_cell_after_another
+
+    basic_sweeper = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+    joblib = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+
+    def settings(launcher: dict, sweeper: str = basic_sweeper) -> object:
+        return OmegaConf.create({"launcher": launcher, "sweeper": {"_target_": sweeper}})
+
+    basic = {"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}
+    assert _one_cell_after_another(settings(basic))
+    assert _one_cell_after_another(settings({"_target_": joblib, "n_jobs": 1}))
+    assert not _one_cell_after_another(settings({"_target_": joblib, "n_jobs": 2}))
+    assert not _one_cell_after_another(settings(
+        {"_target_": "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLocalLauncher"}))
+    assert not _one_cell_after_another(settings(
+        basic, "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"))
+
+
 def test_joblib_workers_are_forks_of_a_server_that_imported_a_cells_libraries():
     """What the joblib launcher gets after warm_workers.start: loky workers whose parent is
     the fork server (not the launching process) and that have MLflow and scikit-learn loaded

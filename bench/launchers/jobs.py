@@ -41,13 +41,18 @@ def parallel_workers() -> int:
     if not HydraConfig.initialized():
         return 1
     hydra = HydraConfig.get()
-    if hydra.mode != RunMode.MULTIRUN:
-        return 1
-    launcher = hydra.launcher
+    return launcher_workers(hydra.launcher) if hydra.mode == RunMode.MULTIRUN else 1
+
+
+def launcher_workers(launcher: Any) -> int:
+    """How many jobs a multirun with this `hydra.launcher` config runs at once: joblib's
+    n_jobs as joblib resolves it (1: joblib runs the jobs in the launching process, in turn),
+    every core for Ray, 1 for the basic launcher."""
     target = str(launcher.get("_target_", ""))
     if "Joblib" in target:
-        n = int(launcher.get("n_jobs") or -1)
-        return cores() if n < 0 else max(1, n)
+        from joblib import effective_n_jobs
+
+        return max(1, effective_n_jobs(int(launcher.get("n_jobs") or -1)))
     if "Ray" in target:
         return cores()  # Ray places jobs on every core it was given
     return 1

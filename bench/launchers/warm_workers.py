@@ -53,12 +53,11 @@ _started = False
 def wanted(launcher: Any) -> bool:
     """Whether `launcher` (a `hydra.launcher` config) is the joblib launcher with the loky
     backend running more than one job at a time."""
-    from joblib import effective_n_jobs
+    from bench.launchers.jobs import launcher_workers
 
     target = str(launcher.get("_target_", ""))
     backend = launcher.get("backend") or "loky"
-    return ("Joblib" in target and backend == "loky"
-            and effective_n_jobs(launcher.get("n_jobs") or -1) > 1)
+    return "Joblib" in target and backend == "loky" and launcher_workers(launcher) > 1
 
 
 def start(launcher: Any) -> bool:
