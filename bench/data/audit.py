@@ -13,6 +13,7 @@ MLflow as `reports/data_audit.json` plus `audit_*` metrics.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from itertools import pairwise
@@ -133,7 +134,7 @@ def _rho_with_position(codes: np.ndarray, levels: int) -> float:
     ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[present]
     ranks -= ranks.mean()
     position = np.arange(n) - (n - 1) / 2.0
-    norms = float(np.linalg.norm(ranks) * np.linalg.norm(position))
+    norms = math.sqrt(float(ranks @ ranks) * n * (n * n - 1) / 12.0)  # |position|^2 in closed form
     return abs(float(position @ ranks)) / norms if norms > 0 else 0.0
 
 
