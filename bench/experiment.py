@@ -104,16 +104,17 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
             if dataset.unlabelled is not None:  # scored for the user, never used for metrics
                 metrics.update(_score_unlabelled(pipeline, dataset.unlabelled[schema.features],
                                                  choice.threshold))
-            tracking.log_metrics(metrics)
+            model_id = tracking.log_model(
+                pipeline, X["val"].head(5), choice.threshold,
+                {"threshold_strategy": choice.strategy, "dataset": dataset.name,
+                 "batch_rows": cfg.evaluation.latency_batch_rows},
+                cfg.tracking.get("model_format", "skops"))
+            tracking.log_metrics(metrics, model_id=model_id)  # the run's and its model's
             _log_reports(y["test"], scores_test, choice)
             tracking.log_frame(splits.test[[]].assign(  # the scores the logged model gives
                 anomaly_score=scores_test,
                 flag=(scores_test >= choice.threshold).astype("int64")),
                 "reports/test_scores.parquet")
-            tracking.log_model(pipeline, X["val"].head(5), choice.threshold,
-                               {"threshold_strategy": choice.strategy, "dataset": dataset.name,
-                                "batch_rows": cfg.evaluation.latency_batch_rows},
-                               cfg.tracking.get("model_format", "skops"))
             if _finishing_later:  # the next cell (or the grid's end) logs them, ends the run
                 _unfinished.append((drawing, tracking.leave_running(), cfg.tracking.uri))
             else:

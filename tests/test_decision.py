@@ -84,6 +84,19 @@ def test_pyfunc_predict_reproduces_the_runs_test_scores_and_flags(logreg_run):
     assert meta.metadata["run_id"] == result.run_id
 
 
+def test_the_logged_model_carries_the_runs_metrics_once(logreg_run):
+    """MLflow 3's Logged Models view shows a model's metrics: every metric of the run is the
+    model's too, with the same value, and the run's history holds each metric once."""
+    cfg, result = logreg_run
+    client = mlflow.MlflowClient(cfg.tracking.uri)
+    run = client.get_run(result.run_id)
+    model_id = run.outputs.model_outputs[0].model_id
+    model_metrics = {m.key: m.value for m in client.get_logged_model(model_id).metrics}
+    assert model_metrics == pytest.approx(run.data.metrics)
+    assert {"test_f1", "val_f1", "threshold"} <= set(model_metrics)
+    assert len(client.get_metric_history(result.run_id, "test_f1")) == 1
+
+
 def test_logged_model_has_no_pickle_and_lean_requirements(logreg_run):
     cfg, result = logreg_run
     mlflow.set_tracking_uri(cfg.tracking.uri)
