@@ -93,6 +93,12 @@ def config_id(unresolved: Mapping[str, Any], choices: Mapping[str, Any]) -> str:
 
 
 def package_versions() -> dict[str, str]:
+    """{distribution: installed version or "absent"} of TRACKED_PACKAGES."""
+    return dict(_package_versions())
+
+
+@functools.cache
+def _package_versions() -> dict[str, str]:  # what this process imported stays what it runs
     out = {}
     for name in TRACKED_PACKAGES:
         try:
@@ -102,7 +108,10 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+@functools.cache
 def git_commit() -> str:
+    """The commit of bench's source checkout ("unknown" outside git), read once per process:
+    the code a process runs is the code it imported, whatever is committed meanwhile."""
     try:
         result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=5, cwd=Path(__file__).parent, check=False)
