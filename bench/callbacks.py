@@ -97,8 +97,10 @@ class GridSummary(Callback):
         if self._progress is not None:
             self._progress.close()
             self._progress = None
-        text = summary_text(cells.read_lines(self._path), config,
-                            time.perf_counter() - self._started)
+        lines = cells.read_lines(self._path)
+        if not lines and sys.exc_info()[0] is not None:
+            return  # the launch itself failed (its error is printed): no table of 0 cells
+        text = summary_text(lines, config, time.perf_counter() - self._started)
         (self._path.parent / "summary.txt").write_text(text + "\n")
         console.write(text)
 

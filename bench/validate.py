@@ -455,6 +455,102 @@ def check_launch(cfg: DictConfig, multirun: bool) -> None:
         _check_sampler(str(sampler.get("_target_")))
 
 
+# Settings of Hydra's joblib launcher that joblib checks only once the grid launches (or
+# never: mmap_mode), as joblib.Parallel documents them.
+_PRE_DISPATCH = re.compile(r"all|(?:n_jobs|[0-9.]+|[\s*+\-/()])+")  # joblib evaluates it
+JOBLIB_LAUNCHER: dict[str, Rule] = {
+    "n_jobs": N_JOBS, "inner_max_num_threads": integer(1, none=True),
+    "backend": choice("loky", "multiprocessing", None),
+    "prefer": choice("processes", "threads", None), "require": choice("sharedmem", None),
+    "verbose": integer(0), "timeout": number(0, math.inf, True, True, none=True),
+    "pre_dispatch": Rule(lambda v: (_is_int(v) and v >= 1) or (
+        isinstance(v, str) and _PRE_DISPATCH.fullmatch(v.strip()) is not None),
+        "all, an integer >= 1 or an expression of n_jobs such as 2*n_jobs"),
+    "batch_size": Rule(lambda v: v == "auto" or (_is_int(v) and v >= 1) or (
+        isinstance(v, str) and v.isdigit() and int(v) >= 1), "auto or an integer >= 1"),
+    "max_nbytes": Rule(lambda v: v is None or (_is_int(v) and v >= 0) or (
+        isinstance(v, str) and re.fullmatch(r"[0-9]+[KMG]?", v) is not None),
+        "null, an integer >= 0 or a size such as 1M"),
+    "mmap_mode": choice("r+", "r", "w+", "c", None), "temp_folder": TEXT_OR_NULL,
+}
+# ray.init settings bench's Ray launcher config names (others go to Ray as they are)
+RAY_INIT: dict[str, Rule] = {
+    "address": TEXT_OR_NULL, "num_cpus": integer(1, none=True),
+    "num_gpus": integer(0, none=True), "include_dashboard": Rule(
+        lambda v: v is None or isinstance(v, bool), "true, false or null"),
+    "object_store_memory": integer(1, none=True), "namespace": TEXT_OR_NULL,
+    "log_to_driver": BOOLEAN, "dashboard_port": integer(0, 65535, none=True),
+}
+
+
+def check_launcher(launcher: Any) -> None:
+    """`hydra.launcher` of a multirun: the joblib launcher's settings (JOBLIB_LAUNCHER, then
+    the launcher plugin's own check of their combinations), or the Ray launcher's `init`
+    (ray.init's keywords, RAY_INIT) and `remote` (checked by Ray's own option validation,
+    which needs no running Ray). Raises ConfigError naming the key; nothing is started."""
+    if not isinstance(launcher, DictConfig):
+        return
+    target = str(launcher.get("_target_", ""))
+    plain = OmegaConf.to_container(launcher, resolve=True)
+    assert isinstance(plain, dict)
+    if "Joblib" in target:
+        for key, rule in JOBLIB_LAUNCHER.items():
+            if key in plain:
+                rule.check(f"hydra.launcher.{key}", plain[key])
+        try:
+            from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
+        except ImportError:  # another version of the plugin: joblib checks at launch
+            return
+        settings = {k: v for k, v in plain.items() if k != "_target_"}
+        try:
+            process_joblib_cfg(settings)
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"hydra.launcher: {error}") from None
+    elif target == "bench.launchers.ray_launcher.RayLauncher":
+        _check_ray_launcher(plain.get("init") or {}, plain.get("remote") or {})
+
+
+def _check_ray_launcher(init: Mapping[str, Any], remote: Mapping[str, Any]) -> None:
+    import ray
+
+    known = [name for name, parameter in inspect.signature(ray.init).parameters.items()
+             if parameter.kind is not inspect.Parameter.VAR_KEYWORD]
+    for key, value in init.items():
+        if key not in known:
+            raise ConfigError(f"hydra.launcher.init.{key}={_show(value)}: not a keyword of "
+                              f"ray.init (it takes {', '.join(known)})")
+        if key in RAY_INIT:
+            RAY_INIT[key].check(f"hydra.launcher.init.{key}", value)
+    _check_ray_address(init.get("address"))
+    try:
+        ray.remote(_no_task).options(**remote)
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"hydra.launcher.remote={remote}: {error}") from None
+
+
+def _check_ray_address(address: Any) -> None:
+    """A cluster's `host:port` (or `ray://host:port`) must accept a connection: ray.init
+    itself retries an unreachable address for about five minutes before it gives up."""
+    import socket
+
+    if not isinstance(address, str) or address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"hydra.launcher.init.address={_show(address)}: must be null (a "
+                          "local Ray), auto (this node's cluster) or host:port of a head node")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as error:
+        raise ConfigError(f"hydra.launcher.init.address={_show(address)}: no Ray cluster "
+                          f"answers there ({error}); start one with `ray start --head`, or "
+                          "leave the address null for a local Ray") from None
+
+
+def _no_task() -> None:
+    """The function whose Ray task options are checked (never run)."""
+
+
 # Classes a logging config may name (`class:` / `()`): the standard library's and colorlog's,
 # and bench's console handler and formatter (exact names).
 _LOGGING_CLASSES = ("logging.", "colorlog.")
@@ -535,6 +631,7 @@ def preflight(argv: Sequence[str], config_dir: str) -> None:
     if multirun:  # a joblib grid's workers warm up while the checks import the models
         from bench.launchers import warm_workers
 
+        check_launcher(first.hydra.get("launcher"))
         warm_workers.start(first.hydra.launcher)
     unchanged: list[tuple[str | None, str | None]] = [(None, None)]
     for key, value in unchanged + list(changes):

@@ -103,8 +103,26 @@ CONFIG_CASES = [
      ["model.estimator.reg_covar=-1"]),
     (["-m", "hparams_search=xgboost_optuna", "optimized_metric=test_roc_auc"],
      ["test_roc_auc", "TEST metric"]),
+    # the launcher's settings: checked before Hydra launches (joblib/Ray found them later)
+    (["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0", "seed=0,1"],
+     ["hydra.launcher.n_jobs=0", "non-zero"]),
+    (["-m", "hydra/launcher=joblib", "hydra.launcher.backend=bogus", "seed=0,1"],
+     ["hydra.launcher.backend='bogus'", "loky"]),
+    (["-m", "hydra/launcher=joblib", "hydra.launcher.mmap_mode=bogus", "seed=0,1"],
+     ["hydra.launcher.mmap_mode='bogus'"]),
+    (["-m", "hydra/launcher=joblib", "hydra.launcher.pre_dispatch=n_jobs*x", "seed=0,1"],
+     ["hydra.launcher.pre_dispatch='n_jobs*x'"]),
+    (["-m", "hydra/launcher=joblib", "hydra.launcher.backend=multiprocessing",
+      "hydra.launcher.inner_max_num_threads=2", "seed=0,1"],
+     ["hydra.launcher", "inner_max_num_threads", "loky"]),
+    (["-m", "hydra/launcher=ray", "hydra.launcher.remote.num_cpus=-1", "seed=0,1"],
+     ["hydra.launcher.remote=", "num_cpus"]),
+    (["-m", "hydra/launcher=ray", "+hydra.launcher.init.bogus=1", "seed=0,1"],
+     ["hydra.launcher.init.bogus=1", "ray.init"]),
+    (["-m", "hydra/launcher=ray", "hydra.launcher.init.address=127.0.0.1:1", "seed=0,1"],
+     ["hydra.launcher.init.address='127.0.0.1:1'", "no Ray cluster"]),
 ]
-FAST = {0, 3, 6, 33}
+FAST = {0, 3, 6, 33, 60}
 
 
 @pytest.mark.parametrize(("args", "expected"), [

@@ -60,10 +60,9 @@ class RayLauncher(Launcher):
         setup_globals()
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        _prepare_store(self.config)
         if not ray.is_initialized():
-            settings = {k: v for k, v in self.init.items() if v is not None}
-            ray.init(**{"log_to_driver": True, **settings})
+            _start_ray(ray, {k: v for k, v in self.init.items() if v is not None})
+        _prepare_store(self.config)
         log.info(f"Ray ({ray.get_runtime_context().gcs_address}) is launching "
                  f"{len(job_overrides)} jobs, {self.remote or 'default resources'} each")
         log.info(f"Launching jobs, sweep output dir : {sweep_dir}")
@@ -78,6 +77,22 @@ class RayLauncher(Launcher):
                                              self.config, self.task_function, state, env))
         return [_result(ray, future, overrides)
                 for future, overrides in zip(futures, job_overrides, strict=True)]
+
+
+def _start_ray(ray: Any, settings: Mapping[str, Any]) -> None:
+    """ray.init with `settings` (hydra.launcher.init); Ray refusing them (no cluster at
+    `auto`, a resource it cannot give) ends the command with one error line, exit code 2,
+    before any job runs (bench.validate.check_launcher has checked what it can earlier)."""
+    try:
+        ray.init(**{"log_to_driver": True, **settings})
+    except (ConnectionError, ValueError, TypeError, RuntimeError) as error:
+        from bench.errors import ConfigError
+        from bench.secrets import mask
+
+        shown = ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
+        print(mask(f"error: hydra.launcher.init ({shown}): Ray did not start: "
+                           f"{error}"), file=sys.stderr)
+        sys.exit(ConfigError.exit_code)
 
 
 def _execute_job(idx: int, overrides: list[str], hydra_context: HydraContext,
