@@ -450,6 +450,8 @@ def check_launch(cfg: DictConfig, multirun: bool) -> None:
                               f"Hydra callback (allowed: {', '.join(HYDRA_CALLBACKS)})")
     for section in ("job_logging", "hydra_logging"):
         _check_logging(f"hydra.{section}", hydra.get(section))
+    if multirun:
+        check_sweeper(hydra.get("sweeper"))
     sampler = (hydra.get("sweeper") or {}).get("sampler") if multirun else None
     if isinstance(sampler, DictConfig) and sampler.get("_target_") is not None:
         _check_sampler(str(sampler.get("_target_")))
@@ -549,6 +551,52 @@ def _check_ray_address(address: Any) -> None:
 
 def _no_task() -> None:
     """The function whose Ray task options are checked (never run)."""
+
+
+# bench's Optuna sweeper (bench.sweeps.sweeper): its settings, and the samplers' counts that
+# Optuna accepts whatever their sign
+_DIRECTION = Rule(lambda v: (isinstance(v, str) and v.lower() in ("minimize", "maximize")) or (
+    isinstance(v, list) and len(v) > 0 and all(
+        isinstance(d, str) and d.lower() in ("minimize", "maximize") for d in v)),
+    "minimize, maximize or a list of them (one per optimized metric)")
+OPTUNA_SWEEPER: dict[str, Rule] = {
+    "n_trials": integer(1), "n_jobs": integer(1), "max_failure_rate": number(0, 1),
+    "study_name": TEXT_OR_NULL, "direction": _DIRECTION, "storage": TEXT_OR_NULL,
+}
+OPTUNA_SAMPLER: dict[str, Rule] = {
+    "seed": integer(0, 2**32 - 1, none=True), "n_startup_trials": integer(0),
+    "n_ei_candidates": integer(1), "prior_weight": number(0, math.inf, True, True, none=True),
+    "population_size": integer(2, none=True), "n_warmup_steps": integer(0),
+}
+
+
+def check_sweeper(sweeper: Any) -> None:
+    """`hydra.sweeper` of bench's Optuna sweeper: OPTUNA_SWEEPER, the sampler's OPTUNA_SAMPLER
+    keys, and a storage URL whose database driver SQLAlchemy can load (no connection made).
+    Raises ConfigError naming the key (a storage password masked)."""
+    if not isinstance(sweeper, DictConfig) or str(sweeper.get("_target_", "")) != (
+            "bench.sweeps.sweeper.OptunaSweeper"):
+        return
+    plain = OmegaConf.to_container(sweeper, resolve=True, enum_to_str=True)
+    assert isinstance(plain, dict)
+    for key, rule in OPTUNA_SWEEPER.items():
+        if key in plain:
+            rule.check(f"hydra.sweeper.{key}", plain[key])
+    for key, value in (plain.get("sampler") or {}).items():
+        if key in OPTUNA_SAMPLER:
+            OPTUNA_SAMPLER[key].check(f"hydra.sweeper.sampler.{key}", value)
+    storage = plain.get("storage")
+    if isinstance(storage, str) and "://" in storage:
+        from sqlalchemy.engine import make_url
+
+        from bench.secrets import mask
+
+        try:
+            make_url(storage).get_dialect()
+        except Exception as error:  # ArgumentError, NoSuchModuleError, a driver not installed
+            raise ConfigError(mask(f"hydra.sweeper.storage={storage}: not a database URL "
+                                   f"SQLAlchemy can use ({error}); a file path gives a "
+                                   "journal file instead")) from None
 
 
 # Classes a logging config may name (`class:` / `()`): the standard library's and colorlog's,

@@ -121,8 +121,21 @@ CONFIG_CASES = [
      ["hydra.launcher.init.bogus=1", "ray.init"]),
     (["-m", "hydra/launcher=ray", "hydra.launcher.init.address=127.0.0.1:1", "seed=0,1"],
      ["hydra.launcher.init.address='127.0.0.1:1'", "no Ray cluster"]),
+    # the Optuna sweeper's settings (Optuna took n_trials=-1, n_jobs=0, a negative count)
+    (["-m", "hparams_search=xgboost_optuna", "hydra.sweeper.n_trials=-1"],
+     ["hydra.sweeper.n_trials=-1"]),
+    (["-m", "hparams_search=xgboost_optuna", "hydra.sweeper.n_jobs=0"],
+     ["hydra.sweeper.n_jobs=0"]),
+    (["-m", "hparams_search=xgboost_optuna", "hydra.sweeper.direction=sideways"],
+     ["hydra.sweeper.direction='sideways'", "maximize"]),
+    (["-m", "hparams_search=xgboost_optuna", "hydra.sweeper.storage=bogus://x"],
+     ["hydra.sweeper.storage=bogus://x", "SQLAlchemy"]),
+    (["-m", "hparams_search=xgboost_optuna", "hydra.sweeper.sampler.n_startup_trials=-1"],
+     ["hydra.sweeper.sampler.n_startup_trials=-1"]),
+    (["-m", "hparams_search=xgboost_optuna", "hydra.sweeper.study_name="],
+     ["hydra.sweeper.study_name=''"]),
 ]
-FAST = {0, 3, 6, 33, 60}
+FAST = {0, 3, 6, 33, 60, 70}
 
 
 @pytest.mark.parametrize(("args", "expected"), [
@@ -133,6 +146,25 @@ def test_config_mistake_is_one_line_before_any_run(tmp_path, args, expected):
     result = _run(tmp_path, "bench", *args)
     _assert_refused(result, tmp_path, expected)
     assert not list(tmp_path.glob("multirun/*/*/optuna"))  # no sweep started
+
+
+def test_a_sweep_whose_study_storage_cannot_be_reached_fails_in_one_line(tmp_path):
+    """Known only when the sweep opens its study: one error line (password masked), exit 2,
+    the sweep's parent run FAILED rather than RUNNING, no trial run."""
+    from bench import tracking
+
+    store = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    result = _run(tmp_path, "bench", "-m", "hparams_search=xgboost_optuna",
+                  "hydra.sweeper.storage=postgresql://bench:s3cretpw@127.0.0.1:1/optuna",
+                  f"tracking.uri={store}", "dataset.n_rows=2000")
+    output = result.stdout + result.stderr
+    assert result.returncode == 2 and "Traceback" not in output, output[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "hydra.sweeper.storage=" in errors[0], output[-3000:]
+    assert "cannot open the study's storage" in errors[0]
+    assert "s3cretpw" not in output
+    runs = tracking.runs_by_id(store)
+    assert [status for status, _ in runs.values()] == ["FAILED"]  # the parent, no trial
 
 
 # --------------------------------------------------------------------------------- security

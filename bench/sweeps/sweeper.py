@@ -199,9 +199,17 @@ class _SweeperImpl(OptunaSweeperImpl):
     def _open_study(self, space: Mapping[str, Any], directions: list[str],
                     objectives: list[str]) -> Any:
         """Create the study, or load it and check that resuming it is sound."""
-        study = optuna.create_study(study_name=self.study_name, storage=make_storage(self.storage),
-                                    sampler=self.sampler, directions=directions,
-                                    load_if_exists=True)
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from bench.secrets import mask
+
+        try:
+            study = optuna.create_study(study_name=self.study_name,
+                                        storage=make_storage(self.storage), sampler=self.sampler,
+                                        directions=directions, load_if_exists=True)
+        except SQLAlchemyError as error:  # a database storage that cannot be reached or used
+            raise ConfigError(mask(f"hydra.sweeper.storage={self.storage}: cannot open the "
+                                   f"study's storage: {error}".splitlines()[0])) from None
         check_resumed(study, self.config, self.storage, directions, objectives, space)
         if study.metric_names != objectives:
             study.set_metric_names(objectives)  # optuna-dashboard shows val_f1, not Objective 0
