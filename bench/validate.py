@@ -439,10 +439,33 @@ def _check_directory(key: str, value: Any) -> None:
             raise ConfigError(f"{key}={value}: is a file, not a directory")
 
 
+def _check_output_folder(key: str, value: Any) -> None:
+    """A folder Hydra will create: not a file, under a folder (not a file) this user may write."""
+    if not isinstance(value, str) or not value:
+        return
+    import os
+
+    path = Path(value).expanduser().absolute()
+    for existing in (path, *path.parents):
+        if existing.exists():
+            break
+    if not existing.is_dir():
+        raise ConfigError(f"{key}={value}: {existing} is a file, not a folder")
+    if existing != path and not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key}={value}: cannot be created, {existing} is not writable")
+
+
 # ----------------------------------------------------------------------- the Hydra process
 def check_launch(cfg: DictConfig, multirun: bool) -> None:
-    """What Hydra itself builds from the config: callbacks, and for a sweep its sampler."""
+    """What Hydra itself builds from the config: callbacks, its output folder, and for `-m`
+    the launcher's and the sweeper's settings and the sampler."""
     hydra = cfg.get("hydra") or {}
+    output = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    try:
+        folder = OmegaConf.select(cfg, output)
+    except OmegaConfBaseException:  # an interpolation only Hydra's run can resolve
+        folder = None
+    _check_output_folder(output, folder)
     for name, node in (hydra.get("callbacks") or {}).items():
         target = node.get("_target_") if isinstance(node, DictConfig) else None
         if target not in HYDRA_CALLBACKS:

@@ -134,6 +134,9 @@ CONFIG_CASES = [
      ["hydra.sweeper.sampler.n_startup_trials=-1"]),
     (["-m", "hparams_search=xgboost_optuna", "hydra.sweeper.study_name="],
      ["hydra.sweeper.study_name=''"]),
+    # Hydra's output folder (Hydra's own FileExistsError before)
+    (["hydra.run.dir=README/run"], ["hydra.run.dir=README/run", "is a file"]),
+    (["-m", "seed=0,1", "hydra.sweep.dir=README"], ["hydra.sweep.dir=README", "is a file"]),
 ]
 FAST = {0, 3, 6, 33, 60, 70}
 
