@@ -28,6 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bench import tracking
 
     try:
+        tracking.check_reachable(args.tracking_uri, key="--tracking-uri")
         chosen = tracking.register_best(args.tracking_uri, args.dataset, args.metric,
                                         args.alias, args.name, args.experiment)
     except BenchError as error:

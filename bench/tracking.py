@@ -37,10 +37,21 @@ MAX_PARAM_LENGTH = 6000
 def preflight(uri: str, timeout_s: float = 5.0) -> None:
     """Fail fast, before any data is loaded or model trained, if the store is unusable.
 
-    http(s) servers must answer GET /health; a sqlite store's folder is created; a
-    PostgreSQL/MySQL store needs its driver and must accept a connection (`check_database`).
+    The store must be reachable (`check_reachable`); a sqlite store's folder is created.
     Messages never show a password (bench.secrets.mask).
     """
+    check_reachable(uri, timeout_s)
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    open_store(uri, create=False)  # once per process: orphaned runs ended KILLED
+
+
+def check_reachable(uri: str, timeout_s: float = 5.0, key: str = "tracking.uri") -> None:
+    """A TrackingError naming `key` (the setting or option that gave `uri`; password masked)
+    unless the store answers within `timeout_s`: an
+    http(s) server on GET /health, a PostgreSQL/MySQL store with a connection (its driver
+    installed, `check_database`). Local stores have nothing to reach. MLflow's own client
+    retries an unreachable server for minutes before it gives up."""
     if uri.startswith(("http://", "https://")):
         url = uri.rstrip("/") + "/health"
         try:
@@ -50,13 +61,10 @@ def preflight(uri: str, timeout_s: float = 5.0) -> None:
                         f"MLflow server {uri} answered {response.status} on /health"))
         except (urllib.error.URLError, TimeoutError, OSError) as error:
             raise TrackingError(mask_secrets(
-                f"cannot reach the MLflow tracking server tracking.uri={uri} ({error}). Start "
-                "it, or use the local store: tracking.uri=sqlite:///mlruns/mlflow.db")) from error
-    elif uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+                f"cannot reach the MLflow tracking server {key}={uri} ({error}). Start it, "
+                f"or use the local store: {key}=sqlite:///mlruns/mlflow.db")) from error
     elif uri.startswith(SQL_SERVER_SCHEMES):
-        check_database(uri, "tracking.uri", timeout_s)
-    open_store(uri, create=False)  # once per process: orphaned runs ended KILLED
+        check_database(uri, key, timeout_s)
 
 
 def default_artifact_location(uri: str) -> str | None:
@@ -557,6 +565,7 @@ def download_model(uri: str, ref: str, dst: str | Path) -> tuple[Path, dict[str,
     import mlflow
     from mlflow.models import Model
 
+    check_reachable(uri)
     mlflow.set_tracking_uri(uri)
     model_uri = model_uri_of(ref)
     try:
@@ -584,7 +593,6 @@ def register_best(uri: str, dataset: str, metric: str = "val_f1", alias: str = "
     earliest run. Returns {"name", "version", "run_id", metric}. ConfigError for a metric
     that is not a VAL metric; TrackingError when no run qualifies.
     """
-
     from bench.errors import ConfigError
 
     if not metric.startswith("val_"):

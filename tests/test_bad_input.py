@@ -304,6 +304,39 @@ def test_report_bad_option_is_one_line(tmp_path):
     _assert_refused(result, tmp_path, ["--alpha"])
 
 
+@pytest.mark.parametrize(("module", "args", "key"), [
+    ("bench.report", ["--tracking-uri", "http://127.0.0.1:9", "--no-log"], "--tracking-uri"),
+    ("bench.register", ["--dataset", "synthetic", "--tracking-uri", "http://127.0.0.1:9"],
+     "--tracking-uri"),
+    ("bench", ["score", "run=0123abcd", "input=README", "output=out.csv",
+               "tracking.uri=http://127.0.0.1:9"], "tracking.uri"),
+])
+def test_commands_reading_a_store_stop_at_once_when_its_server_does_not_answer(
+        tmp_path, module, args, key):
+    """MLflow's client retries an unreachable server for minutes; each command asks the
+    server's /health first (5 s at most) and stops in one line naming the option."""
+    (tmp_path / "README").write_text("a,b\n1,2\n")
+    result = _run(tmp_path, module, *args, timeout=60)
+    _assert_refused(result, tmp_path, [f"{key}=http://127.0.0.1:9", "cannot reach"])
+
+
+def test_report_metric_that_no_run_logged_is_refused_with_the_closest_names(tmp_path):
+    from bench import tracking
+
+    tracking_uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    tracking.open_store(tracking_uri)
+    experiment_id = tracking.get_or_create_experiment(tracking_uri, "report-typo")
+    run_id = tracking.create_run(tracking_uri, experiment_id, "one",
+                                 {"dataset": "synthetic", "model": "logreg"})
+    tracking.log_metrics({"test_f1": 0.5, "val_f1": 0.6}, run_id=run_id, uri=tracking_uri)
+    tracking.set_terminated(tracking_uri, run_id, "FINISHED")
+    for option, value in (("--metric", "test_f2"), ("--select-by", "val_f2")):
+        result = _run(tmp_path, "bench.report", "--tracking-uri", tracking_uri, option, value,
+                      "--no-log")
+        _assert_refused(result, tmp_path, [f"{option} {value}", "no selected run logged it",
+                                           value[:-1] + "1"])
+
+
 @pytest.mark.slow
 def test_analyze_bad_key_is_one_line(tmp_path):
     result = _run(tmp_path, "bench.analyze", "dataset=nosuch")

@@ -19,6 +19,7 @@ from bench.errors import BenchError, ConfigError
 from bench.shutdown import skip_final_collection
 
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
+DEFAULT_METRIC, DEFAULT_SELECT_BY = "test_f1", "val_f1"
 
 EPILOG = """\
 examples:
@@ -59,10 +60,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="MLflow search filter string applied in the store, e.g. "
                              "\"tags.model = 'xgboost' and metrics.test_f1 > 0.5\"")
     stats = parser.add_argument_group("statistics")
-    stats.add_argument("--metric", default="test_f1",
+    stats.add_argument("--metric", default=DEFAULT_METRIC,
                        help="metric ranked and tested, a logged metric name (default: "
                             "%(default)s; fpr/seconds/latency rank lower-is-better)")
-    stats.add_argument("--select-by", default="val_f1", metavar="VAL_METRIC",
+    stats.add_argument("--select-by", default=DEFAULT_SELECT_BY, metavar="VAL_METRIC",
                        help="VAL metric that picks the best pipeline per dataset (and split); "
                             "TEST is shown beside the pick, never used (default: %(default)s)")
     stats.add_argument("--alpha", type=float, default=0.05,
@@ -119,6 +120,10 @@ def _main(args: argparse.Namespace) -> int:
     if not keys:
         raise ConfigError("--pipeline-keys needs at least one tag name")
     selection = load_runs(uri, args.experiment, args.dataset, tags, args.filter)
+    for option, metric, default in (("--metric", args.metric, DEFAULT_METRIC),
+                                    ("--select-by", args.select_by, DEFAULT_SELECT_BY)):
+        if metric != default:  # a name the user typed
+            _check_logged(option, metric, selection.runs)
     missing = [k for k in keys if k not in selection.runs.columns]
     if missing and not selection.runs.empty:
         raise ConfigError(f"--pipeline-keys {missing} are not tags of the runs")
@@ -147,6 +152,19 @@ def _main(args: argparse.Namespace) -> int:
                             args.report_experiment)
         print(f"MLflow run {run_id} (experiment '{args.report_experiment}', run 'report')")
     return 0
+
+
+def _check_logged(option: str, metric: str, runs: Any) -> None:
+    """ConfigError when runs were found and none logged `metric` (a typo would otherwise give
+    a report with empty rankings), naming the closest logged metrics."""
+    import difflib
+
+    logged = sorted(c.removeprefix("metrics.") for c in runs.columns if c.startswith("metrics."))
+    if runs.empty or metric in logged:
+        return
+    close = difflib.get_close_matches(metric, logged, n=3) or logged[:8]
+    raise ConfigError(f"{option} {metric}: no selected run logged it; logged metrics include "
+                      f"{', '.join(close)}")
 
 
 def _print_selection(picks: Any, metric: str) -> None:

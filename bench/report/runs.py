@@ -66,6 +66,7 @@ def _experiments(uri: str) -> dict[str, str]:
         if not db.exists():
             raise TrackingError(f"no MLflow store at {uri} ({db} does not exist); pass "
                                 "--tracking-uri, e.g. sqlite:///mlruns/mlflow.db")
+    tracking.check_reachable(uri, key="--tracking-uri")
     try:
         return tracking.experiments(uri)
     except Exception as error:  # the store itself is unusable
