@@ -63,9 +63,8 @@ def task(cfg: DictConfig) -> float | list[float]:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from bench import console
+    from bench import console, helper
     from bench.data.kept import reuse_across_cells
-    from bench.evaluation import figures
     from bench.experiment import finish_runs_later
     from bench.launchers.jobs import parallel_workers
     from bench.validate import validate_config
@@ -76,7 +75,7 @@ def task(cfg: DictConfig) -> float | list[float]:
     in_grid = hydra.mode == RunMode.MULTIRUN
     reuse_across_cells(in_grid)  # a grid loads its data once
     finish_runs_later(in_grid and _one_cell_after_another(hydra))
-    figures.draw_inline(parallel_workers() > 1)  # a parallel grid's workers use every core
+    helper.work_inline(parallel_workers() > 1)  # a parallel grid's workers use every core
     return _job(cfg, dict(hydra.runtime.choices))
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from bench import cells, tracking
+from bench import cells, helper, tracking
 from bench.data.audit import AuditReport, AuditSettings, audit
 from bench.data.class_check import check_classes, split_dataset
 from bench.data.dataset import Dataset, Schema
@@ -53,8 +53,7 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
     names and tags. Nothing is fitted before the tracking store is known to be usable.
     """
     tracking.preflight(cfg.tracking.uri)
-    if chosen_plots(cfg.evaluation.get("plots", "all")):
-        figures.warm_up()  # the figure helper imports while the data loads and the model fits
+    helper.warm_up()  # it imports (figures, skops) while the data loads and the model fits
     dataset, schema, splits, findings = _load_split_audit(cfg, choices)
     names = {group: str(choices.get(group, "?")) for group in
              ("dataset", "selector", "model", "threshold", "split", "preprocess")}
@@ -94,6 +93,12 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
         test_metrics, scores_test, timings = _evaluate_tests(
             pipeline, schema, splits, findings, choice.threshold,
             cfg.evaluation.latency_batch_rows)
+        finish_pending_runs()  # the previous cell's figures: the helper works in order
+        model = tracking.prepare_model(  # its skops file by the helper, before the figures
+            pipeline, X["val"].head(5), choice.threshold,
+            {"threshold_strategy": choice.strategy, "dataset": dataset.name,
+             "batch_rows": cfg.evaluation.latency_batch_rows},
+            cfg.tracking.get("model_format", "skops"))
         drawing = _start_figures(cfg, pipeline, y, scores_val, scores_test, choice, run_name)
         try:  # while the figures are drawn:
             metrics = {
@@ -104,11 +109,7 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
             if dataset.unlabelled is not None:  # scored for the user, never used for metrics
                 metrics.update(_score_unlabelled(pipeline, dataset.unlabelled[schema.features],
                                                  choice.threshold))
-            model_id = tracking.log_model(
-                pipeline, X["val"].head(5), choice.threshold,
-                {"threshold_strategy": choice.strategy, "dataset": dataset.name,
-                 "batch_rows": cfg.evaluation.latency_batch_rows},
-                cfg.tracking.get("model_format", "skops"))
+            model_id = tracking.log_model(model)
             tracking.log_metrics(metrics, model_id=model_id)  # the run's and its model's
             _log_reports(y["test"], scores_test, choice)
             tracking.log_frame(splits.test[[]].assign(  # the scores the logged model gives
@@ -122,6 +123,7 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
                 drawing.discard()
         except BaseException:
             drawing.discard()
+            model.discard()
             raise
         return ExperimentResult(metrics, run.info.run_id, experiment, choice.threshold)
 
@@ -224,9 +226,7 @@ def _start_figures(cfg: DictConfig, pipeline: Any, y: Mapping[str, np.ndarray],
                    scores_val: np.ndarray, scores_test: np.ndarray, choice: Any,
                    title: str) -> figures.PendingFigures:
     """Start drawing the figures asked for, as soon as the scores are known (logged by the
-    caller once drawn, bench.evaluation.figures); the previous cell's are finished first
-    (the helper draws one run at a time)."""
-    finish_pending_runs()
+    caller once drawn, bench.evaluation.figures)."""
     return figures.start(figures.FigureData(
         y["val"], scores_val, y["test"], scores_test, choice.threshold, title,
         chosen_plots(cfg.evaluation.get("plots", "all")),

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import importlib.metadata
 import json
+import shutil
 import subprocess
 import time
 import traceback
@@ -420,12 +421,25 @@ def model_requirements(pipeline: Any, model_format: str) -> list[str]:
     return out
 
 
-def log_model(pipeline: Any, input_example: Any, threshold: float,
-              metadata: Mapping[str, Any], model_format: str = "skops") -> str:
-    """Log the decision (fitted Pipeline at its VAL `threshold`) as the MLflow model `model`
-    of the active run; returns its logged model id (MLflow 3), for the metrics logged after
-    it (`log_metrics(..., model_id=)`). Log it before the run's metrics: MLflow links every
-    metric the run already has to a new model with one query per metric (~30 ms a cell).
+@dataclass
+class PreparedModel:
+    """A run's decision written to a temporary folder, ready for `log_model`."""
+
+    folder: Path
+    signature: Any
+    requirements: list[str]
+    metadata: dict[str, Any]
+
+    def discard(self) -> None:
+        """Remove the folder (done by `log_model` once logged)."""
+        shutil.rmtree(self.folder.parent, ignore_errors=True)
+
+
+def prepare_model(pipeline: Any, input_example: Any, threshold: float,
+                  metadata: Mapping[str, Any], model_format: str = "skops") -> PreparedModel:
+    """Write the decision (fitted Pipeline at its VAL `threshold`) of the active run to a
+    temporary folder: done before the run's figures start, so that the skops file is written
+    by the helper process (bench.helper) before it begins drawing.
 
     `predict(frame)` returns `anomaly_score` (float64, higher = more likely attack) and `flag`
     (int64, score >= threshold); the signature names both. `metadata` (strategy, dataset, ...)
@@ -449,16 +463,38 @@ def log_model(pipeline: Any, input_example: Any, threshold: float,
         warnings.filterwarnings("ignore", message=".*[Ii]nteger column", category=UserWarning)
         signature = infer_signature(input_example, decision.predict(input_example)
                                     .reset_index(drop=True))
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        # no input example: logging one would make MLflow load and run the model again
-        warnings.filterwarnings("ignore", message=".*input example was not provided")
-        warnings.filterwarnings("ignore", message=".*[Ii]nteger column", category=UserWarning)
-        folder = save_decision(decision, Path(tmp) / "decision", model_format)
-        with _requirements_taken_as_installed():
-            info = mlflow.pyfunc.log_model(
-            name=MODEL_NAME, loader_module="bench.models.decision", data_path=str(folder),
-                signature=signature, pip_requirements=model_requirements(pipeline, model_format),
-                metadata={"threshold": float(threshold), **meta})
+    tmp = Path(tempfile.mkdtemp(prefix="bench-model-"))
+    try:
+        folder = save_decision(decision, tmp / "decision", model_format)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return PreparedModel(folder, signature, model_requirements(pipeline, model_format),
+                         {"threshold": float(threshold), **meta})
+
+
+def log_model(model: PreparedModel) -> str:
+    """Log the prepared decision as the MLflow model `model` of the active run and remove its
+    folder; returns its logged model id (MLflow 3), for the metrics logged after it
+    (`log_metrics(..., model_id=)`). Log it before the run's metrics: MLflow links every
+    metric the run already has to a new model with one query per metric (~30 ms a cell)."""
+    import warnings
+
+    import mlflow
+
+    try:
+        with warnings.catch_warnings():
+            # no input example: logging one would make MLflow load and run the model again
+            warnings.filterwarnings("ignore", message=".*input example was not provided")
+            warnings.filterwarnings("ignore", message=".*[Ii]nteger column",
+                                    category=UserWarning)
+            with _requirements_taken_as_installed():
+                info = mlflow.pyfunc.log_model(
+                    name=MODEL_NAME, loader_module="bench.models.decision",
+                    data_path=str(model.folder), signature=model.signature,
+                    pip_requirements=model.requirements, metadata=model.metadata)
+    finally:
+        model.discard()
     return info.model_id
 
 

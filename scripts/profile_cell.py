@@ -63,6 +63,7 @@ PATCHES = [
     ("bench.tracking", "log_epoch", "MLflow logging"),
     ("bench.tracking", "log_artifacts", "MLflow logging"),
     ("bench.tracking", "log_dataset_inputs", "MLflow logging"),
+    ("bench.tracking", "prepare_model", "model logging"),  # its files (skops by the helper)
     ("bench.tracking", "log_model", "model logging"),
 ]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench import helper
 from bench.evaluation import PLOTS, figures
 
 
@@ -58,10 +59,10 @@ def test_folders_of_killed_processes_are_removed_and_live_ones_kept(tmp_path, mo
 
 
 def test_a_helper_that_died_is_replaced_by_drawing_inline():
-    helper = figures._running_helper()
-    assert helper is not None
-    helper.process.kill()
-    helper.process.wait()
+    process = helper.running(start=True)
+    assert process is not None
+    process.process.kill()
+    process.process.wait()
     pending = figures.start(_data(("roc", "score_histogram")))
     assert _pngs(pending.folder()) == {"roc.png", "score_histogram_test.png"}
     pending.discard()
@@ -73,17 +74,17 @@ def test_a_helper_that_died_is_replaced_by_drawing_inline():
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX parent/child semantics")
 def test_the_helper_exits_when_its_parent_is_killed(tmp_path):
     program = ("import os, sys\n"
-               "from bench.evaluation import figures\n"
-               "print(figures._running_helper().process.pid, flush=True)\n"
+               "from bench import helper\n"
+               "print(helper.running(start=True).process.pid, flush=True)\n"
                "os.kill(os.getpid(), 9)\n")
     parent = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
                             timeout=120)
     assert parent.returncode == -signal.SIGKILL
-    helper = int(parent.stdout.split()[0])
+    helper_pid = int(parent.stdout.split()[0])
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _alive(helper):
+    while time.monotonic() < deadline and _alive(helper_pid):
         time.sleep(0.2)
-    assert not _alive(helper)
+    assert not _alive(helper_pid)
 
 
 def _alive(pid: int) -> bool:
@@ -99,7 +100,7 @@ def test_an_error_while_drawing_fails_with_the_helpers_traceback():
     bad = figures.FigureData(np.array([0, 1]), np.array([0.1]), np.array([0, 1]),
                              np.array([0.2, 0.9]), 0.5, "t", ("roc",))
     pending = figures.start(bad)
-    with pytest.raises(RuntimeError, match="figure helper"):
+    with pytest.raises(helper.JobFailed, match="figures: failed in bench's helper process"):
         pending.folder()
     pending.discard()
     again = figures.start(_data(("roc",)))  # the helper still serves the next run
@@ -154,4 +155,4 @@ def test_a_grid_run_whose_figures_fail_later_ends_failed_and_its_cell_says_so(
     assert tracking.run_status(tracking_uri, bad) == "FAILED"
     lines = {line["run_id"]: line for line in cells.read_lines(cells_file)}
     assert lines[good]["status"] == cells.FINISHED
-    assert lines[bad]["status"] == cells.FAILED and "figure helper" in lines[bad]["error"]
+    assert lines[bad]["status"] == cells.FAILED and "helper process" in lines[bad]["error"]

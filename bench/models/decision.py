@@ -264,7 +264,7 @@ def save_decision(decision: Decision, folder: str | Path, model_format: str = "s
 
 
 def _save_skops(pipeline: Any, folder: Path) -> list[str]:
-    import skops.io
+    from bench import helper
 
     holders = _holders(pipeline)
     files = []
@@ -273,13 +273,23 @@ def _save_skops(pipeline: Any, folder: Path) -> list[str]:
             part = _write_part(value, folder, index)
             files.append(part.file)
             vars(owner)[name] = part
-        data = skops.io.dumps(pipeline)
+        # by the run's helper process when it is up: it has imported skops already (bench.helper)
+        data, types = helper.call("skops", pipeline, skops_dump)
     finally:
         for owner, name, value in holders:
             vars(owner)[name] = value
-    _check_types(skops.io.get_untrusted_types(data=data), folder / SKOPS_FILE, saving=True)
+    _check_types(types, folder / SKOPS_FILE, saving=True)
     (folder / SKOPS_FILE).write_bytes(data)
     return [SKOPS_FILE, *files]
+
+
+def skops_dump(pipeline: Any) -> tuple[bytes, list[str]]:
+    """`pipeline` in skops' format, and the types in it that skops does not trust by default
+    (checked against TRUSTED_TYPES by the caller)."""
+    import skops.io
+
+    data = skops.io.dumps(pipeline)
+    return data, skops.io.get_untrusted_types(data=data)
 
 
 def _check_types(types: list[str], path: Path, saving: bool = False) -> None:
