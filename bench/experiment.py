@@ -29,7 +29,6 @@ from bench.evaluation.metrics import binary_metrics, family_recall, score_in_bat
 from bench.fitting import fit_pipeline, selected_feature_names
 from bench.instantiate import build
 from bench.models.scoring import anomaly_score
-from bench.outcome import Outcome, record
 from bench.resume import cell_identity
 
 log = logging.getLogger(__name__)
@@ -94,108 +93,85 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
         test_metrics, scores_test, timings = _evaluate_tests(
             pipeline, schema, splits, findings, choice.threshold,
             cfg.evaluation.latency_batch_rows)
-        metrics = {
-            **_prefixed("val", binary_metrics(y["val"], scores_val, choice.threshold)),
-            **test_metrics,
-            "threshold": choice.threshold, "fit_seconds": fit_seconds, **timings,
-        }
-        if dataset.unlabelled is not None:  # scored for the user, never used for metrics
-            metrics.update(_score_unlabelled(pipeline, dataset.unlabelled[schema.features],
-                                             choice.threshold))
-        finish_pending_runs()  # the previous cell's: the helper works in order
+        finish_pending_runs()  # the previous cell's figures: the helper works in order
         model = tracking.prepare_model(  # its skops file by the helper, before the figures
             pipeline, X["val"].head(5), choice.threshold,
             {"threshold_strategy": choice.strategy, "dataset": dataset.name,
              "batch_rows": cfg.evaluation.latency_batch_rows},
             cfg.tracking.get("model_format", "skops"))
-        _record(Outcome(
-            cfg.tracking.uri, run.info.run_id, model, metrics,
-            {"strategy": choice.strategy, "threshold": choice.threshold, **choice.details},
-            _classification_report(y["test"], scores_test, choice.threshold),
-            splits.test[[]].assign(  # the scores the logged model gives
+        drawing = _start_figures(cfg, pipeline, y, scores_val, scores_test, choice, run_name)
+        try:  # while the figures are drawn:
+            metrics = {
+                **_prefixed("val", binary_metrics(y["val"], scores_val, choice.threshold)),
+                **test_metrics,
+                "threshold": choice.threshold, "fit_seconds": fit_seconds, **timings,
+            }
+            if dataset.unlabelled is not None:  # scored for the user, never used for metrics
+                metrics.update(_score_unlabelled(pipeline, dataset.unlabelled[schema.features],
+                                                 choice.threshold))
+            model_id = tracking.log_model(model)
+            tracking.log_metrics(metrics, model_id=model_id)  # the run's and its model's
+            _log_reports(y["test"], scores_test, choice)
+            tracking.log_frame(splits.test[[]].assign(  # the scores the logged model gives
                 anomaly_score=scores_test,
-                flag=(scores_test >= choice.threshold).astype("int64"))),
-            _figure_data(cfg, pipeline, y, scores_val, scores_test, choice, run_name))
+                flag=(scores_test >= choice.threshold).astype("int64")),
+                "reports/test_scores.parquet")
+            if _finishing_later:  # the next cell (or the grid's end) logs them, ends the run
+                _unfinished.append((drawing, tracking.leave_running(), cfg.tracking.uri))
+            else:
+                _log_figures(drawing)
+                drawing.discard()
+        except BaseException:
+            drawing.discard()
+            model.discard()
+            raise
         return ExperimentResult(metrics, run.info.run_id, experiment, choice.threshold)
 
 
-def _record(outcome: Outcome, figure_data: figures.FigureData) -> None:
-    """Record the run's outcome and figures: here, with the figures drawn by the helper
-    meanwhile, or, for a cell of a sequential grid, by the helper (below)."""
-    if _finishing_later and _helper_records():
-        ticket = helper.submit("record", (outcome, figure_data), start=False)
-        if ticket is not None:
-            _unfinished.append((ticket, tracking.leave_running(), outcome.uri))
-            return
-    drawing = figures.start(figure_data)
-    try:
-        record(outcome)
-        _log_figures(drawing)
-    finally:
-        drawing.discard()
-        outcome.model.discard()
-
-
-# A cell of a sequential grid hands its outcome to the helper process, which records it, draws
-# and logs the figures and ends the run (bench.outcome.record_and_end) while the next cell
-# loads and fits; the next cell (or the grid's end) waits for it first. A process killed
-# meanwhile leaves the run RUNNING for reap_orphans, as any unfinished run: never FINISHED
-# without its outcome.
+# A cell of a sequential grid ends before its figures are drawn: its run stays RUNNING until
+# the next cell starts its own figures (or the grid ends), then gets them and ends FINISHED,
+# so the figure helper draws while the next cell loads and fits. A process killed meanwhile
+# leaves the run RUNNING for reap_orphans, as any unfinished run: never FINISHED without them.
 _finishing_later = False
-_unfinished: list[tuple[helper.Ticket, str, str]] = []  # (the helper's job, run id, store)
-_helper_imported: helper.Ticket | None = None  # its job "import for recording"
-
-
-def _helper_records() -> bool:
-    """Whether the helper has imported what recording needs (MLflow, ~1.5 s; asked for as
-    the grid starts): until then, cells are recorded here rather than wait for it."""
-    if _helper_imported is None or not _helper_imported.answered():
-        return False
-    try:
-        _helper_imported.wait()
-    except (helper.Gone, helper.JobFailed):
-        return False
-    return True
+_unfinished: list[tuple[figures.PendingFigures, str, str]] = []  # (figures, run id, store)
 
 
 def finish_runs_later(on: bool) -> None:
-    """On: cells hand their runs over as described above (bench.app, for a grid run one cell
-    after the other in this process). Off: each run is recorded and ends in its cell (and
-    pending ones now)."""
-    global _finishing_later, _helper_imported
+    """On: cells end their runs as described above (bench.app, for a grid run one cell after
+    the other in this process). Off: each run ends with its figures (and pending ones now)."""
+    global _finishing_later
     if not on:
         finish_pending_runs()
     _finishing_later = on
     if on:
         atexit.unregister(finish_pending_runs)  # registered once
         atexit.register(finish_pending_runs)
-        if _helper_imported is None:
-            _helper_imported = helper.submit("import for recording", None)
 
 
 def finish_pending_runs() -> None:
-    """Wait for the runs handed to the helper. A run whose recording failed there (or whose
-    helper died first) ends FAILED with the error, and its cell's line says so, like a cell
-    that fails inline."""
+    """Log the figures of the runs left RUNNING for them and end them FINISHED; a run whose
+    figures failed ends FAILED with the error, like a cell that fails inline."""
     while _unfinished:
-        ticket, run_id, uri = _unfinished.pop(0)
+        drawing, run_id, uri = _unfinished.pop(0)
         try:
-            ticket.wait()
-        except (helper.Gone, helper.JobFailed) as error:
-            reason = (f"{type(error).__name__}: {error}" if isinstance(error, helper.JobFailed)
-                      else "the helper process died before it had recorded the run")
-            log.error(f"run {run_id}: recording its outcome failed, the run ends FAILED: "
-                      f"{reason}")
-            tracking.set_tags(uri, run_id, {"error": reason})
+            _log_figures(drawing, run_id, uri)
+        except Exception as error:
+            log.error(f"run {run_id}: its figures failed, the run ends FAILED: {error}")
+            tracking.set_tags(uri, run_id, {"error": f"{type(error).__name__}: {error}"})
             tracking.set_terminated(uri, run_id, "FAILED")
-            cells.correct(run_id, cells.FAILED, reason)
+            cells.correct(run_id, cells.FAILED, f"{type(error).__name__}: {error}")
+        else:
+            tracking.set_terminated(uri, run_id, "FINISHED")
+        finally:
+            drawing.discard()
 
 
-def _log_figures(drawing: figures.PendingFigures) -> None:
-    """The drawn figures under `plots/` of the active run; with `evaluation.plots=none`
-    there are none, and no empty folder is logged."""
+def _log_figures(drawing: figures.PendingFigures, run_id: str | None = None,
+                 uri: str | None = None) -> None:
+    """The drawn figures under `plots/` of the active run (or of `run_id` in `uri`); with
+    `evaluation.plots=none` there are none, and no empty folder is logged."""
     if drawing.files():
-        tracking.log_artifacts(drawing.folder(), "plots")
+        tracking.log_artifacts(drawing.folder(), "plots", run_id=run_id, uri=uri)
 
 
 def _load_split_audit(cfg: DictConfig, choices: Mapping[str, str]
@@ -246,14 +222,23 @@ def _tags(cfg: DictConfig, choices: Mapping[str, str], names: Mapping[str, str],
     return tags
 
 
-def _figure_data(cfg: DictConfig, pipeline: Any, y: Mapping[str, np.ndarray],
-                 scores_val: np.ndarray, scores_test: np.ndarray, choice: Any,
-                 title: str) -> figures.FigureData:
-    """What the figures asked for (`evaluation.plots`) are drawn from."""
-    return figures.FigureData(
+def _start_figures(cfg: DictConfig, pipeline: Any, y: Mapping[str, np.ndarray],
+                   scores_val: np.ndarray, scores_test: np.ndarray, choice: Any,
+                   title: str) -> figures.PendingFigures:
+    """Start drawing the figures asked for, as soon as the scores are known (logged by the
+    caller once drawn, bench.evaluation.figures)."""
+    return figures.start(figures.FigureData(
         y["val"], scores_val, y["test"], scores_test, choice.threshold, title,
         chosen_plots(cfg.evaluation.get("plots", "all")),
-        bool(getattr(pipeline["model"], "score_is_negative_log_density", False)))
+        bool(getattr(pipeline["model"], "score_is_negative_log_density", False))))
+
+
+def _log_reports(y_test: np.ndarray, scores_test: np.ndarray, choice: Any) -> None:
+    """The threshold's report and the TEST classification report."""
+    tracking.log_dict({"strategy": choice.strategy, "threshold": choice.threshold,
+                       **choice.details}, "reports/threshold.json")
+    tracking.log_text(_classification_report(y_test, scores_test, choice.threshold),
+                      "reports/classification_report_test.txt")
 
 
 def _evaluate_tests(pipeline: Any, schema: Schema, splits: Splits, findings: AuditReport,

@@ -1,14 +1,12 @@
 """The run's helper process: work a run hands off so that it overlaps the run's own.
 
-Its jobs:
+Two jobs, each a pure function of what it is sent:
 - "figures": draw a run's PNGs (`bench.evaluation.figures.draw`), ~0.3 s of pure Python a run,
   done while the main process logs the model, metrics and reports;
 - "skops": write a fitted pipeline in skops' format (`bench.models.decision.skops_dump`).
   Importing skops builds its trusted-type lists by importing all of scikit-learn and scanning
   every loaded module for each numpy ufunc: ~1 s in a process that has MLflow loaded. The
-  helper imports it while the run loads its data and fits, with far fewer modules loaded;
-- "record": for a cell of a sequential grid, log the run's model, metrics, reports and
-  figures and end the run (`bench.outcome.record_and_end`) while the next cell runs.
+  helper imports it while the run loads its data and fits, with far fewer modules loaded.
 
 One helper per bench process (`python -m bench.helper`), started by `warm_up` as a run begins.
 Jobs are answered in the order they were sent. If the helper cannot start or dies, the work is
@@ -27,7 +25,6 @@ from __future__ import annotations
 import collections
 import logging
 import pickle
-import select
 import struct
 import subprocess
 import sys
@@ -54,11 +51,6 @@ class Ticket:
         self.kind, self._helper, self._sending = kind, helper, sending
         self._reply: tuple[str, Any] | None = None
 
-    def answered(self) -> bool:
-        """Whether the reply has come, without waiting for it."""
-        self._helper.read_until(self, wait=False)
-        return self._reply is not None
-
     def wait(self) -> Any:
         """The job's result; raises JobFailed (the job raised) or Gone (the helper died)."""
         self._helper.read_until(self)
@@ -75,8 +67,7 @@ class _Helper:
     """The helper process, its two pipes, and the jobs sent but not yet answered."""
 
     def __init__(self) -> None:
-        # unbuffered pipes: `answered` asks the OS whether a reply is waiting
-        self.process = subprocess.Popen([sys.executable, "-m", "bench.helper"], bufsize=0,
+        self.process = subprocess.Popen([sys.executable, "-m", "bench.helper"],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._unanswered: collections.deque[Ticket] = collections.deque()
         self._last_send: threading.Thread | None = None
@@ -93,7 +84,9 @@ class _Helper:
             if previous is not None:
                 previous.join()
             try:
-                _write_blob(self.process.stdin, blob)
+                assert self.process.stdin is not None
+                self.process.stdin.write(struct.pack("<Q", len(blob)) + blob)
+                self.process.stdin.flush()
             except OSError:
                 self._send_failed = True
 
@@ -104,12 +97,9 @@ class _Helper:
         sending.start()
         return ticket
 
-    def read_until(self, ticket: Ticket, wait: bool = True) -> None:
-        """Read replies, in order, until `ticket` has its own; without `wait`, only those
-        that have arrived."""
+    def read_until(self, ticket: Ticket) -> None:
+        """Read replies, in order, until `ticket` has its own."""
         while ticket._reply is None:
-            if not wait and not (self.dead or self._send_failed or self._reply_waiting()):
-                return
             earliest = self._unanswered[0]
             earliest._sending.join()
             reply: tuple[str, Any] = ("gone", "the helper process is gone")
@@ -122,10 +112,6 @@ class _Helper:
                 self._died()
             earliest._reply = reply
             self._unanswered.popleft()
-
-    def _reply_waiting(self) -> bool:
-        assert self.process.stdout is not None
-        return bool(select.select([self.process.stdout], [], [], 0)[0])
 
     def _died(self) -> None:
         global _helper
@@ -199,15 +185,9 @@ def call(kind: str, payload: Any, here: Callable[[Any], Any]) -> Any:
 
 
 def _write(stream: IO[bytes] | None, message: Any) -> None:
-    _write_blob(stream, pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def _write_blob(stream: IO[bytes] | None, blob: bytes) -> None:
     assert stream is not None
-    data = memoryview(struct.pack("<Q", len(blob)) + blob)
-    while data:  # an unbuffered pipe may take part of it
-        written = stream.write(data)
-        data = data[written or 0:]
+    blob = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(struct.pack("<Q", len(blob)) + blob)
     stream.flush()
 
 
@@ -216,30 +196,19 @@ def _read(stream: IO[bytes] | None) -> Any:
 
 
 def _read_blob(stream: IO[bytes] | None) -> bytes:
-    header = _read_exactly(stream, 8)
-    return _read_exactly(stream, struct.unpack("<Q", header)[0])
-
-
-def _read_exactly(stream: IO[bytes] | None, size: int) -> bytes:
     assert stream is not None
-    parts, left = [], size
-    while left:  # an unbuffered pipe gives what has arrived
-        part = stream.read(left)
-        if not part:
-            raise EOFError("the other process closed the pipe")
-        parts.append(part)
-        left -= len(part)
-    return b"".join(parts)
+    header = stream.read(8)
+    if len(header) < 8:
+        raise EOFError("the other process closed the pipe")
+    return stream.read(struct.unpack("<Q", header)[0])
 
 
 # --------------------------------------------------------------------- the helper's side
 def _jobs() -> dict[str, Callable[[Any], Any]]:
     from bench.evaluation.figures import draw
     from bench.models.decision import skops_dump
-    from bench.outcome import import_for_recording, record_and_end
 
-    return {"figures": lambda job: draw(*job), "skops": skops_dump, "record": record_and_end,
-            "import for recording": import_for_recording}
+    return {"figures": lambda job: draw(*job), "skops": skops_dump}
 
 
 def serve(jobs: IO[bytes], replies: IO[bytes]) -> None:

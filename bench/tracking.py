@@ -854,7 +854,7 @@ def open_store(uri: str, create: bool = True) -> None:
         return
     from mlflow import MlflowClient
 
-    sqlite_busy_timeout()
+    _sqlite_busy_timeout()
     try:
         with _store_lock(uri):
             _create_sqlite_schema(uri)
@@ -908,13 +908,13 @@ def _create_sqlite_schema(uri: str) -> None:
     os.replace(tmp, path)
 
 
-def sqlite_busy_timeout() -> None:
+def _sqlite_busy_timeout() -> None:
     """Every sqlite connection waits up to 60 s for another writer's lock (SQLite's busy
     timeout) instead of failing with "database is locked" after Python's default 5 s."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    if getattr(sqlite_busy_timeout, "installed", False):
+    if getattr(_sqlite_busy_timeout, "installed", False):
         return
 
     @event.listens_for(Engine, "connect")
@@ -924,7 +924,7 @@ def sqlite_busy_timeout() -> None:
         if isinstance(dbapi_connection, sqlite3.Connection):
             dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
-    sqlite_busy_timeout.installed = True  # type: ignore[attr-defined]
+    _sqlite_busy_timeout.installed = True  # type: ignore[attr-defined]
 
 
 def retry_locked(call: Any, attempts: int = 8, first_wait_s: float = 0.2) -> Any:

@@ -8,10 +8,8 @@ per run). Inside the child, bench's stage functions are wrapped with timers (exc
 a stage nested in another counts once), so the same script profiles older and newer code:
 wrappers are set only on the functions that exist. Stages: imports (from -X importtime),
 store set-up (experiment, run start/end), data load, split + audit, fit, scoring, metrics,
-figures (drawing + saving), MLflow logging (params, metrics, text, artifacts), the model
-logging, and, in a sequential grid, the wait for the helper process to have recorded the
-previous cell (bench.outcome), whose logging is then not in this process; `other` is the
-rest of the process's wall time (interpreter start, Hydra, config).
+figures (drawing + saving), MLflow logging (params, metrics, text, artifacts) and the model
+logging; `other` is the rest of the process's wall time (interpreter start, Hydra, config).
 
 `--grid N` also runs N cheap cells inside ONE process (a Hydra multirun) and prints the
 per-cell overhead: (wall of the grid - wall of a 1-cell grid) / (N - 1) - fit - scoring.
@@ -39,7 +37,7 @@ CELLS = {
     "nslkdd": ["model=xgboost", "dataset=nslkdd"],
 }
 STAGES = ("imports", "store set-up", "data load", "split + audit", "fit", "scoring", "metrics",
-          "figures", "MLflow logging", "model logging", "helper wait", "other")
+          "figures", "MLflow logging", "model logging", "other")
 # (module, attribute, stage): wrapped where they exist
 PATCHES = [
     ("bench.tracking", "preflight", "store set-up"),
@@ -58,8 +56,6 @@ PATCHES = [
     ("bench.experiment", "_log_figures", "figures"),  # before figures had a helper process
     ("bench.evaluation.figures", "start", "figures"),  # inline, or handing the work over
     ("bench.evaluation.figures", "PendingFigures.folder", "figures"),  # waiting for it
-    # a sequential grid's cell waits for the helper to have recorded the previous one
-    ("bench.experiment", "finish_pending_runs", "helper wait"),
     ("bench.tracking", "log_params", "MLflow logging"),
     ("bench.tracking", "log_metrics", "MLflow logging"),
     ("bench.tracking", "log_text", "MLflow logging"),

@@ -127,47 +127,28 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_a_grid_run_whose_recording_fails_in_the_helper_ends_failed_and_its_cell_says_so(
+def test_a_grid_run_whose_figures_fail_later_ends_failed_and_its_cell_says_so(
         tmp_path, tracking_uri):
-    """A sequential grid counts a cell FINISHED once it hands its outcome to the helper
-    (bench.experiment); the helper records it and ends the run. When recording fails there
-    (here its figures), the run ends FAILED and the cell's line in cells.jsonl is corrected,
-    so the summary does not call it FINISHED; a good run ends FINISHED with its model,
-    metrics, reports and figures."""
-    import mlflow
-    import pandas as pd
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-
+    """A sequential grid counts a cell FINISHED before its figures are drawn (bench.experiment:
+    the next cell logs them); when drawing then fails, the run ends FAILED and the cell's
+    line in cells.jsonl is corrected, so the summary does not call it FINISHED."""
     from bench import cells, experiment, tracking
-    from bench.outcome import Outcome
 
     tracking.open_store(tracking_uri)
-    experiment_id = tracking.get_or_create_experiment(tracking_uri, "record-fail")
+    experiment_id = tracking.get_or_create_experiment(tracking_uri, "figures-fail")
     good, bad = (tracking.create_run(tracking_uri, experiment_id, name, {})
                  for name in ("good", "bad"))
     cells_file = tmp_path / cells.CELLS_FILE
     for job, run_id in enumerate((good, bad)):
         cells.append_line(cells_file, {"job": job, "run_id": run_id,
                                        "status": cells.FINISHED})
-    X = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) % 7})
-    y = (X["a"] > 20).to_numpy().astype(int)
-    pipeline = Pipeline([("model", LogisticRegression())]).fit(X, y)
     broken = figures.FigureData(np.array([0, 1]), np.array([0.1]), np.array([0, 1]),
                                 np.array([0.2, 0.9]), 0.5, "t", ("roc",))
-    mlflow.set_tracking_uri(tracking_uri)
     cells.follow_grid(cells_file)
     try:
-        for data, run_id in ((_data(("roc",)), good), (broken, bad)):
-            with mlflow.start_run(run_id=run_id):
-                model = tracking.prepare_model(pipeline, X.head(5), 0.5, {"dataset": "t"})
-                tracking.leave_running()
-            outcome = Outcome(tracking_uri, run_id, model, {"test_f1": 0.5}, {"strategy": "x"},
-                              "report", X[[]].assign(anomaly_score=0.5, flag=1))
-            ticket = helper.submit("record", (outcome, data))
-            assert ticket is not None
-            experiment._unfinished.append((ticket, run_id, tracking_uri))
-        experiment.finish_pending_runs()
+        for data, run_id in ((_data(("roc",)), good), (broken, bad)):  # one job at a time
+            experiment._unfinished.append((figures.start(data), run_id, tracking_uri))
+            experiment.finish_pending_runs()
     finally:
         cells.follow_grid(None)
     assert tracking.run_status(tracking_uri, good) == "FINISHED"
@@ -175,10 +156,3 @@ def test_a_grid_run_whose_recording_fails_in_the_helper_ends_failed_and_its_cell
     lines = {line["run_id"]: line for line in cells.read_lines(cells_file)}
     assert lines[good]["status"] == cells.FINISHED
     assert lines[bad]["status"] == cells.FAILED and "helper process" in lines[bad]["error"]
-    client = tracking.store_client(tracking_uri)
-    assert client.get_run(good).data.metrics["test_f1"] == 0.5
-    logged = {a.path for folder in ("plots", "reports", "model")
-              for a in client.list_artifacts(good, folder)}
-    assert {"plots/roc.png", "reports/threshold.json", "reports/test_scores.parquet",
-            "reports/classification_report_test.txt", "model/MLmodel"} <= logged
-    assert not model.folder.exists()  # the prepared model's temporary folder is gone

@@ -96,33 +96,3 @@ def test_a_helper_killed_before_answering_leaves_the_work_to_the_parent():
     pipeline = _pipeline()
     assert _content(helper.call("skops", pipeline, dm.skops_dump)) == _content(
         dm.skops_dump(pipeline))
-
-
-def test_a_sequential_grids_cell_is_recorded_and_ended_by_the_helper(compose_cfg,
-                                                                      tracking_uri):
-    """Once the helper has imported MLflow, a grid's cell hands its outcome over and returns;
-    the helper (tagged as the run's process) logs the model, metrics, reports and figures and
-    ends the run FINISHED."""
-    from bench import experiment, tracking
-
-    cfg, choices = compose_cfg("model=logreg", "evaluation.plots=[roc]")
-    experiment.finish_runs_later(True)
-    try:
-        assert experiment._helper_imported is not None
-        experiment._helper_imported.wait()
-        result = experiment.run_experiment(cfg, choices)
-        assert [run_id for _, run_id, _ in experiment._unfinished] == [result.run_id]
-        experiment.finish_pending_runs()
-    finally:
-        experiment.finish_runs_later(False)
-    run = tracking.get_run(tracking_uri, result.run_id)
-    recorder = helper.running()
-    assert recorder is not None
-    assert run.info.status == "FINISHED"
-    assert run.data.tags[tracking.PID_TAG] == str(recorder.process.pid)
-    assert run.data.metrics["test_f1"] == result.metrics["test_f1"]
-    client = tracking.store_client(tracking_uri)
-    logged = {a.path for folder in ("plots", "reports", "model")
-              for a in client.list_artifacts(result.run_id, folder)}
-    assert {"plots/roc.png", "reports/threshold.json", "reports/test_scores.parquet",
-            "model/MLmodel"} <= logged
