@@ -65,8 +65,22 @@ def run_reporting_user_errors(entry: Callable[[], T]) -> T:
     try:
         return entry()
     except Exception as error:
-        message = user_error_message(error)
-        if message is None:
-            raise
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(getattr(error, "exit_code", None) or getattr(error.__cause__, "exit_code", 2))
+        sys.exit(_reported(error))
+
+
+def exit_code_reporting_user_errors(entry: Callable[[], int]) -> int:
+    """`entry()`'s exit code, for the commands whose `main` returns one (score, register,
+    report); a user's mistake prints `error: ...` on stderr as above and gives its code."""
+    try:
+        return entry()
+    except Exception as error:
+        return _reported(error)
+
+
+def _reported(error: Exception) -> int:
+    """Print a user's mistake as one line and return its exit code; re-raise anything else."""
+    message = user_error_message(error)
+    if message is None:
+        raise error
+    print(f"error: {message}", file=sys.stderr)
+    return getattr(error, "exit_code", None) or getattr(error.__cause__, "exit_code", 2)

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bench.errors import BenchError
+from bench.errors import exit_code_reporting_user_errors
 from bench.score import DEFAULT_URI
 from bench.shutdown import skip_final_collection
 
@@ -25,15 +25,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--experiment", default=None, help="only runs of this experiment")
     parser.add_argument("--tracking-uri", default=DEFAULT_URI)
     args = parser.parse_args(argv)
+    return exit_code_reporting_user_errors(lambda: _register(args))
+
+
+def _register(args: argparse.Namespace) -> int:
     from bench import tracking
 
-    try:
-        tracking.check_reachable(args.tracking_uri, key="--tracking-uri")
-        chosen = tracking.register_best(args.tracking_uri, args.dataset, args.metric,
-                                        args.alias, args.name, args.experiment)
-    except BenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
+    tracking.check_store(args.tracking_uri, key="--tracking-uri")
+    chosen = tracking.register_best(args.tracking_uri, args.dataset, args.metric,
+                                    args.alias, args.name, args.experiment)
     print(f"registered {chosen['name']} version {chosen['version']} (@{chosen['alias']}): "
           f"run {chosen['run_id']}, {args.metric}={chosen[args.metric]:.4f}")
     print(f"score with: bench score run=models:/{chosen['name']}@{chosen['alias']} "

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.errors import BenchError, ConfigError, DataError
+from bench.errors import BenchError, ConfigError, DataError, exit_code_reporting_user_errors
 from bench.shutdown import skip_final_collection
 
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
@@ -426,13 +426,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
-    try:
+    def score() -> int:
         run(parse_args(argv))
-    except BenchError as error:
-        print(f"\nerror: {error}" if sys.stderr.isatty() else f"error: {error}",
-              file=sys.stderr)
-        return error.exit_code
-    return 0
+        return 0
+
+    return exit_code_reporting_user_errors(score)
 
 
 if __name__ == "__main__":

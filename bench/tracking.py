@@ -47,6 +47,17 @@ def preflight(uri: str, timeout_s: float = 5.0) -> None:
     open_store(uri, create=False)  # once per process: orphaned runs ended KILLED
 
 
+def check_store(uri: str, key: str = "tracking.uri") -> None:
+    """For the commands that read a store (report, register, score): a TrackingError naming
+    `key` unless the store exists and answers. A sqlite store whose file is missing is not
+    created (MLflow would create an empty one and answer "nothing found")."""
+    if not store_exists(uri):
+        path = uri.removeprefix("sqlite:///").split("?", 1)[0]
+        raise TrackingError(f"{key}={mask_secrets(uri)}: no MLflow store there ({path} does "
+                            "not exist or is empty), e.g. sqlite:///mlruns/mlflow.db")
+    check_reachable(uri, key=key)
+
+
 def check_reachable(uri: str, timeout_s: float = 5.0, key: str = "tracking.uri") -> None:
     """A TrackingError naming `key` (the setting or option that gave `uri`; password masked)
     unless the store answers within `timeout_s`: an
@@ -601,7 +612,7 @@ def download_model(uri: str, ref: str, dst: str | Path) -> tuple[Path, dict[str,
     import mlflow
     from mlflow.models import Model
 
-    check_reachable(uri)
+    check_store(uri)
     mlflow.set_tracking_uri(uri)
     model_uri = model_uri_of(ref)
     try:

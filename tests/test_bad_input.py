@@ -320,6 +320,24 @@ def test_commands_reading_a_store_stop_at_once_when_its_server_does_not_answer(
     _assert_refused(result, tmp_path, [f"{key}=http://127.0.0.1:9", "cannot reach"])
 
 
+@pytest.mark.parametrize(("module", "args", "key"), [
+    ("bench.report", ["--tracking-uri", "sqlite:///nowhere/mlflow.db", "--no-log"],
+     "--tracking-uri"),
+    ("bench.register", ["--dataset", "synthetic", "--tracking-uri",
+                        "sqlite:///nowhere/mlflow.db"], "--tracking-uri"),
+    ("bench", ["score", "run=0123abcd", "input=README", "output=out.csv",
+               "tracking.uri=sqlite:///nowhere/mlflow.db"], "tracking.uri"),
+])
+def test_commands_reading_a_store_refuse_one_that_does_not_exist_and_create_none(
+        tmp_path, module, args, key):
+    """A sqlite store that does not exist is named as missing; MLflow would create an empty
+    one and answer "nothing found" (register did)."""
+    (tmp_path / "README").write_text("a,b\n1,2\n")
+    result = _run(tmp_path, module, *args, timeout=120)
+    _assert_refused(result, tmp_path, [f"{key}=sqlite:///nowhere/mlflow.db", "no MLflow store"])
+    assert not (tmp_path / "nowhere").exists()
+
+
 def test_report_metric_that_no_run_logged_is_refused_with_the_closest_names(tmp_path):
     from bench import tracking
 

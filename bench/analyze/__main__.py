@@ -8,7 +8,6 @@ the Schema and bench/analyze/conf/analyze/columns/<dataset>.yaml (docs/report.md
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,6 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from bench.analyze.columns import resolve_columns
-from bench.errors import BenchError
 from bench.shutdown import skip_final_collection
 
 # analyze.yaml and its columns/ group live apart from bench/conf, so `bench --help` does not
@@ -90,11 +88,8 @@ def key_statistics(metrics: dict[str, Any]) -> list[str]:
 def task(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
-    try:
-        run_analysis(cfg, Path(HydraConfig.get().runtime.output_dir) / "analysis")
-    except BenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(error.exit_code)
+    # a BenchError reaches main's run_reporting_user_errors: one `error: ...` line, exit 2
+    run_analysis(cfg, Path(HydraConfig.get().runtime.output_dir) / "analysis")
 
 
 @hydra.main(config_path=ANALYZE_CONFIG_DIR, config_name="analyze")

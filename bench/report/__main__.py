@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError, ConfigError
+from bench.errors import ConfigError, exit_code_reporting_user_errors
 from bench.shutdown import skip_final_collection
 
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
@@ -101,11 +101,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("MPLBACKEND", "Agg")
-    try:
-        return _main(args)
-    except BenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
+    return exit_code_reporting_user_errors(lambda: _main(args))
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -61,12 +61,7 @@ def load_runs(uri: str, experiments: Iterable[str] | None = None,
 def _experiments(uri: str) -> dict[str, str]:
     """{name: id} of the store's active experiments; a missing or unusable store is a
     TrackingError."""
-    if uri.startswith("sqlite:///"):
-        db = Path(uri.removeprefix("sqlite:///"))
-        if not db.exists():
-            raise TrackingError(f"no MLflow store at {uri} ({db} does not exist); pass "
-                                "--tracking-uri, e.g. sqlite:///mlruns/mlflow.db")
-    tracking.check_reachable(uri, key="--tracking-uri")
+    tracking.check_store(uri, key="--tracking-uri")
     try:
         return tracking.experiments(uri)
     except Exception as error:  # the store itself is unusable
