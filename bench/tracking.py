@@ -7,6 +7,7 @@ import functools
 import hashlib
 import importlib.metadata
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -58,12 +59,35 @@ def check_store(uri: str, key: str = "tracking.uri") -> None:
     check_reachable(uri, key=key)
 
 
+def check_scheme(uri: str, key: str = "tracking.uri") -> None:
+    """A TrackingError naming `key` unless `uri` is a kind of store MLflow 3 opens: a database
+    (sqlite:///, postgresql://, mysql://, mssql://, with or without a +driver), an MLflow
+    server (http(s)://) or Databricks. A folder (./mlruns, file://) only with
+    MLFLOW_ALLOW_FILE_STORE=true, as MLflow itself requires (it raised that from deep inside
+    a run, after the data was loaded)."""
+    scheme = (uri.split(":", 1)[0].split("+", 1)[0].lower()
+              if "://" in uri or uri.startswith("databricks") else "")
+    if scheme in ("", "file"):
+        if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").strip().lower() in ("true", "1"):
+            return
+        raise TrackingError(f"{key}={mask_secrets(uri)}: a folder store, which MLflow 3 opens "
+                            "only with MLFLOW_ALLOW_FILE_STORE=true (it is in maintenance "
+                            f"mode); use a database, e.g. {key}=sqlite:///mlruns/mlflow.db")
+    if scheme not in ("sqlite", "http", "https", *SQL_SERVER_SCHEMES, "databricks",
+                      "databricks-uc", "uc"):
+        raise TrackingError(f"{key}={mask_secrets(uri)}: not a kind of store MLflow opens "
+                            f"(scheme {scheme!r}); use sqlite:///mlruns/mlflow.db, "
+                            "postgresql://..., mysql://..., mssql://... or http(s)://host:port")
+
+
 def check_reachable(uri: str, timeout_s: float = 5.0, key: str = "tracking.uri") -> None:
     """A TrackingError naming `key` (the setting or option that gave `uri`; password masked)
     unless the store answers within `timeout_s`: an
     http(s) server on GET /health, a PostgreSQL/MySQL store with a connection (its driver
     installed, `check_database`). Local stores have nothing to reach. MLflow's own client
-    retries an unreachable server for minutes before it gives up."""
+    retries an unreachable server for minutes before it gives up. A kind of store MLflow
+    does not open is refused first (`check_scheme`)."""
+    check_scheme(uri, key)
     if uri.startswith(("http://", "https://")):
         url = uri.rstrip("/") + "/health"
         try:

@@ -417,7 +417,11 @@ def _check_objective(optimized_metric: Any) -> None:
 
 
 def _check_tracking_uri(uri: str) -> None:
-    """A sqlite store's folder must be creatable: no file where a folder must be."""
+    """A kind of store MLflow opens (tracking.check_scheme); a sqlite store's folder must be
+    creatable: no file where a folder must be."""
+    from bench.tracking import check_scheme
+
+    check_scheme(uri)
     if not uri.startswith("sqlite:///"):
         return
     path = Path(uri.removeprefix("sqlite:///")).expanduser()

@@ -96,6 +96,9 @@ CONFIG_CASES = [
     (["seed=[1,2"], ["seed=[1,2"]),
     (["seed=${nowhere}"], ["seed", "nowhere"]),
     (["tracking.uri=sqlite:///README/mlflow.db"], ["tracking.uri=", "is a file"]),
+    (["tracking.uri=mlruns"], ["tracking.uri=mlruns", "folder store", "sqlite:///"]),
+    (["tracking.uri=file:///tmp/mlruns"], ["tracking.uri=file:///tmp/mlruns", "folder store"]),
+    (["tracking.uri=sqlit:///mlflow.db"], ["scheme 'sqlit'"]),
     (["-m", "model=logreg", "model.C=1,abc"], ["model.C='abc'"]),
     (["-m", "seed=0,abc"], ["seed='abc'"]),
     (["-m", "hparams_search=dfnn_optuna", "model.epochs=0"], ["model.epochs=0"]),
@@ -336,6 +339,10 @@ def test_commands_reading_a_store_refuse_one_that_does_not_exist_and_create_none
     result = _run(tmp_path, module, *args, timeout=120)
     _assert_refused(result, tmp_path, [f"{key}=sqlite:///nowhere/mlflow.db", "no MLflow store"])
     assert not (tmp_path / "nowhere").exists()
+    folder = [arg.replace("sqlite:///nowhere/mlflow.db", "file:///tmp/nowhere-mlruns")
+              for arg in args]
+    result = _run(tmp_path, module, *folder, timeout=120)  # MLflow's traceback before
+    _assert_refused(result, tmp_path, [f"{key}=file:///tmp/nowhere-mlruns", "folder store"])
 
 
 def test_report_metric_that_no_run_logged_is_refused_with_the_closest_names(tmp_path):
