@@ -8,6 +8,10 @@ Two jobs, each a pure function of what it is sent:
   every loaded module for each numpy ufunc: ~1 s in a process that has MLflow loaded. The
   helper imports it while the run loads its data and fits, with far fewer modules loaded.
 
+The helper's work overlaps the run's only where the run leaves a core idle (loading, the
+audit, logging, a single-threaded fit); beside a fit that uses every core (xgboost on 2 cores)
+it competes for them, and the run is no faster (measured: docs/scale-out.md).
+
 One helper per bench process (`python -m bench.helper`), started by `warm_up` as a run begins.
 Jobs are answered in the order they were sent. If the helper cannot start or dies, the work is
 done inline (`Gone`); an error inside a job is raised in the parent with the helper's traceback
