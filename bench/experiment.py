@@ -53,7 +53,9 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
     names and tags. Nothing is fitted before the tracking store is known to be usable.
     """
     tracking.preflight(cfg.tracking.uri)
-    helper.warm_up()  # it imports (figures, skops) while the data loads and the model fits
+    if (chosen_plots(cfg.evaluation.get("plots", "all"))
+            or cfg.tracking.get("model_format", "skops") == "skops"):
+        helper.warm_up()  # it imports (figures, skops) while the data loads and the model fits
     dataset, schema, splits, findings = _load_split_audit(cfg, choices)
     names = {group: str(choices.get(group, "?")) for group in
              ("dataset", "selector", "model", "threshold", "split", "preprocess")}
