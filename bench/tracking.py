@@ -644,7 +644,9 @@ def download_model(uri: str, ref: str, dst: str | Path) -> tuple[Path, dict[str,
                                                          tracking_uri=uri))
         model = Model.load(str(local))
     except Exception as error:
-        raise TrackingError(f"cannot get model {model_uri} from {uri}: {error}") from error
+        hint = _latest_runs(uri) if model_uri.startswith("runs:/") else ""
+        raise TrackingError(mask_secrets(f"cannot get model {model_uri} from {uri}: "
+                                         f"{error}{hint}")) from error
     pyfunc = model.flavors.get("python_function", {})
     if pyfunc.get("loader_module") != "bench.models.decision":
         raise TrackingError(f"{model_uri} is not a bench decision model (logged before bench "
@@ -653,6 +655,21 @@ def download_model(uri: str, ref: str, dst: str | Path) -> tuple[Path, dict[str,
     inputs = [(spec.name, spec.type.name) for spec in schema.inputs] if schema else []
     return local / pyfunc["data"], {"run_id": model.run_id, "inputs": inputs,
                                      "model_uri": model_uri}
+
+
+def _latest_runs(uri: str, count: int = 5) -> str:
+    """"; latest FINISHED runs: <id> (<dataset>/<model>), ..." of the store, to pick a run id
+    from; empty when there are none or the store cannot say."""
+    try:
+        ids = list(experiments(uri).values())
+        runs = store_client(uri).search_runs(
+            ids, "attributes.status = 'FINISHED'", max_results=count,
+            order_by=["attributes.start_time DESC"]) if ids else []
+    except Exception:  # only a hint: the error it is added to says what went wrong
+        return ""
+    named = [f"{run.info.run_id} ({run.data.tags.get('dataset', '?')}/"
+             f"{run.data.tags.get('model', '?')})" for run in runs]
+    return f"; latest FINISHED runs: {', '.join(named)}" if named else ""
 
 
 def register_best(uri: str, dataset: str, metric: str = "val_f1", alias: str = "champion",

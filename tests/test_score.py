@@ -108,7 +108,9 @@ def test_missing_column_and_bad_arguments_are_one_line_errors(scored, tmp_path, 
     assert "unknown argument 'chunks=5'" in capsys.readouterr().err
     assert _score(uri, "run=0123456789abcdef", f"input={csv}",
                   f"output={tmp_path / 'o.csv'}") == 2
-    assert "error: cannot get model runs:/0123456789abcdef/model" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "error: cannot get model runs:/0123456789abcdef/model" in error
+    assert f"latest FINISHED runs: {run_id} (synthetic/logreg)" in error  # ids to pick from
 
 
 def test_bench_score_is_dispatched_before_hydra_and_can_log_a_run(scored, tmp_path,
