@@ -88,9 +88,7 @@ class _Helper:
             if previous is not None:
                 previous.join()
             try:
-                assert self.process.stdin is not None
-                self.process.stdin.write(struct.pack("<Q", len(blob)) + blob)
-                self.process.stdin.flush()
+                _write_blob(self.process.stdin, blob)
             except OSError:
                 self._send_failed = True
 
@@ -189,8 +187,11 @@ def call(kind: str, payload: Any, here: Callable[[Any], Any]) -> Any:
 
 
 def _write(stream: IO[bytes] | None, message: Any) -> None:
+    _write_blob(stream, pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _write_blob(stream: IO[bytes] | None, blob: bytes) -> None:
     assert stream is not None
-    blob = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     stream.write(struct.pack("<Q", len(blob)) + blob)
     stream.flush()
 

@@ -481,7 +481,6 @@ def prepare_model(pipeline: Any, input_example: Any, threshold: float,
     goes with the run id into decision.json and the MLmodel's metadata. `model_format`:
     "skops" (default, no pickle) or "cloudpickle" (custom estimators; loading needs unsafe).
     """
-    import tempfile
     import warnings
 
     import mlflow
@@ -498,7 +497,9 @@ def prepare_model(pipeline: Any, input_example: Any, threshold: float,
         warnings.filterwarnings("ignore", message=".*[Ii]nteger column", category=UserWarning)
         signature = infer_signature(input_example, decision.predict(input_example)
                                     .reset_index(drop=True))
-    tmp = Path(tempfile.mkdtemp(prefix="bench-model-"))
+    from bench import scratch
+
+    tmp = scratch.make("model")  # removed by a later process if this one is killed
     try:
         folder = save_decision(decision, tmp / "decision", model_format)
     except BaseException:

@@ -47,15 +47,18 @@ def test_the_helper_draws_exactly_the_figures_asked_for():
 
 
 def test_folders_of_killed_processes_are_removed_and_live_ones_kept(tmp_path, monkeypatch):
-    monkeypatch.setattr(figures.tempfile, "tempdir", str(tmp_path))
+    from bench import scratch
+
+    monkeypatch.setattr(scratch.tempfile, "tempdir", str(tmp_path))
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
-    left = tmp_path / f"{figures._PREFIX}{dead.stdout.strip()}-abc"
-    live = tmp_path / f"{figures._PREFIX}{os.getpid()}-def"
-    left.mkdir()
-    live.mkdir()
-    figures._remove_folders_of_dead_processes()
-    assert not left.exists() and live.exists()
+    left = tmp_path / f"bench-figures-{dead.stdout.strip()}-abc"
+    left_model = tmp_path / f"bench-model-{dead.stdout.strip()}-abc"
+    live = tmp_path / f"bench-figures-{os.getpid()}-def"
+    for folder in (left, left_model, live):
+        folder.mkdir()
+    scratch.remove_folders_of_dead_processes()
+    assert not left.exists() and not left_model.exists() and live.exists()
 
 
 def test_a_helper_that_died_is_replaced_by_drawing_inline():

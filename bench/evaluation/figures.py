@@ -9,15 +9,13 @@ start or dies, the figures are drawn inline.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bench import helper
+from bench import helper, scratch
 
 
 @dataclass(frozen=True)
@@ -112,35 +110,9 @@ class PendingFigures:
 def start(data: FigureData) -> PendingFigures:
     """Begin drawing `data`'s figures: in the helper process (bench.helper), else here and
     now."""
-    global _cleaned
-    if not _cleaned:
-        _remove_folders_of_dead_processes()
-        _cleaned = True
-    folder = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-")
+    folder = str(scratch.make("figures"))
     ticket = helper.submit("figures", (data, folder)) if data.wanted else None
     if ticket is not None:
         return PendingFigures(data, folder, ticket)
     draw(data, folder)
     return PendingFigures(data, folder, None)
-
-
-_PREFIX = "bench-figures-"  # + the pid of the process whose run the figures belong to
-_cleaned = False
-
-
-def _remove_folders_of_dead_processes() -> None:
-    """Figure folders left by processes killed before they logged them (kill -9 of a grid)."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*-*"):
-        pid = folder.name.removeprefix(_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
