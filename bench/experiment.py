@@ -24,7 +24,7 @@ from bench.data.class_check import check_classes, split_dataset
 from bench.data.dataset import Dataset, Schema
 from bench.data.kept import audit_key, data_key, fit_key, kept, reused
 from bench.data.split import Splits
-from bench.evaluation import PLOTS, figures
+from bench.evaluation import chosen_plots, figures
 from bench.evaluation.metrics import binary_metrics, family_recall, score_in_batches
 from bench.fitting import fit_pipeline, selected_feature_names
 from bench.instantiate import build
@@ -53,8 +53,7 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
     names and tags. Nothing is fitted before the tracking store is known to be usable.
     """
     tracking.preflight(cfg.tracking.uri)
-    if (chosen_plots(cfg.evaluation.get("plots", "all"))
-            or cfg.tracking.get("model_format", "skops") == "skops"):
+    if helper.wanted_by(cfg):  # bench.app starts it earlier for a command's first run
         helper.warm_up()  # it imports (figures, skops) while the data loads and the model fits
     dataset, schema, splits, findings = _load_split_audit(cfg, choices)
     names = {group: str(choices.get(group, "?")) for group in
@@ -285,10 +284,3 @@ def _classification_report(y_true: np.ndarray, scores: np.ndarray, threshold: fl
                                  target_names=["normal", "attack"], digits=4, zero_division=0)
 
 
-def chosen_plots(setting: Any) -> tuple[str, ...]:
-    """`evaluation.plots`: "all", "none", or a list of names from PLOTS."""
-    if setting in ("all", None):
-        return PLOTS
-    if setting == "none":
-        return ()
-    return tuple(str(name) for name in setting)

@@ -12,7 +12,8 @@ The helper's work overlaps the run's only where the run leaves a core idle (load
 audit, logging, a single-threaded fit); beside a fit that uses every core (xgboost on 2 cores)
 it competes for them, and the run is no faster (measured: docs/scale-out.md).
 
-One helper per bench process (`python -m bench.helper`), started by `warm_up` as a run begins.
+One helper per bench process (`python -m bench.helper`), started by `warm_up` once the command
+line is valid (bench.app) or as a run begins, and ended at exit when it has no job left.
 Jobs are answered in the order they were sent. If the helper cannot start or dies, the work is
 done inline (`Gone`); an error inside a job is raised in the parent with the helper's traceback
 (`JobFailed`). The helper reads its jobs from its stdin, so it ends when its parent does, even
@@ -26,6 +27,7 @@ problem; the messages are pickles between two processes of this same program.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import logging
 import pickle
@@ -115,6 +117,13 @@ class _Helper:
             earliest._reply = reply
             self._unanswered.popleft()
 
+    def stop_if_idle(self) -> None:
+        """At exit: end a helper that has no job of ours left (it may still be importing, and
+        it holds our stderr: a caller reading it would wait for the imports to end)."""
+        if not self._unanswered and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def _died(self) -> None:
         global _helper
         if not self.dead:
@@ -138,8 +147,18 @@ def work_inline(inline: bool) -> None:
     _inline = inline
 
 
+def wanted_by(cfg: Any) -> bool:
+    """Whether a run with this config has work for the helper: figures to draw
+    (`evaluation.plots`) or a skops file to write (`tracking.model_format`)."""
+    from bench.evaluation import chosen_plots
+
+    return bool(chosen_plots(cfg.evaluation.get("plots", "all"))
+                or cfg.tracking.get("model_format", "skops") == "skops")
+
+
 def warm_up() -> None:
-    """Start the helper now, so that its imports (matplotlib, skops) overlap the run's."""
+    """Start the helper now, so that its imports (matplotlib, skops: ~2.5 s in a fresh
+    process) overlap the run's own start-up, loading and fit."""
     if not _inline:
         running(start=True)
 
@@ -153,6 +172,7 @@ def running(start: bool = False) -> _Helper | None:
     if _helper is None and start and not _unavailable:
         try:
             _helper = _Helper()
+            atexit.register(_helper.stop_if_idle)
         except OSError as error:
             log.debug(f"[helper] working inline: no helper process ({error})")
             _unavailable = True

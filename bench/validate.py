@@ -689,8 +689,10 @@ _NOT_A_RUN = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--inf
               "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--experimental-rerun"}
 
 
-def preflight(argv: Sequence[str], config_dir: str) -> None:
-    """Compose the command line's config and validate it before Hydra starts anything.
+def preflight(argv: Sequence[str], config_dir: str) -> DictConfig | None:
+    """Compose the command line's config and validate it before Hydra starts anything;
+    returns the config of its first cell (with `hydra`), None for `--help`, `--cfg` and the
+    like, which run nothing.
 
     For `-m`, each value of each discrete sweep (`model=a,b`, `seed=range(3)`) is checked in
     a config of its own (one value changed at a time); Optuna search spaces (`interval(...)`)
@@ -699,7 +701,7 @@ def preflight(argv: Sequence[str], config_dir: str) -> None:
     fork server ends with this process.
     """
     if any(arg.split("=")[0] in _NOT_A_RUN for arg in argv):
-        return
+        return None
     multirun = any(arg in ("-m", "--multirun") for arg in argv)
     fixed, base, changes = _variants(argv)
     first = _compose(config_dir, [*fixed, *base])
@@ -725,6 +727,7 @@ def preflight(argv: Sequence[str], config_dir: str) -> None:
         with open_dict(cfg):
             del cfg["hydra"]
         validate_config(cfg)
+    return first
 
 
 def _variants(argv: Sequence[str]

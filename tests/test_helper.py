@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,3 +97,51 @@ def test_a_helper_killed_before_answering_leaves_the_work_to_the_parent():
     pipeline = _pipeline()
     assert _content(helper.call("skops", pipeline, dm.skops_dump)) == _content(
         dm.skops_dump(pipeline))
+
+
+@pytest.fixture
+def no_helper():
+    """No helper running before the test, and none left after it."""
+    def stop():
+        if helper._helper is not None:
+            helper._helper.process.kill()
+            helper._helper.process.wait()
+        helper._helper = None
+
+    stop()
+    yield
+    stop()
+
+
+@pytest.mark.parametrize(("argv", "started"), [
+    ([], True),  # a run: its figures and skops file
+    (["evaluation.plots=none", "tracking.model_format=cloudpickle"], False),  # nothing to do
+    (["evaluation.plots=none"], True),  # the skops file
+    (["-m", "seed=0,1"], True),  # a grid whose cells run here, in turn
+    (["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=1", "seed=0,1"], True),
+    (["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1"], False),  # workers
+    (["--help"], False),
+])
+def test_a_valid_command_starts_the_helper_before_hydra_runs_only_when_its_runs_use_it(
+        no_helper, argv, started, tmp_path):
+    from bench.app import CONFIG_DIR, _warm_up_helper
+    from bench.validate import preflight
+
+    first = preflight([*argv, f"tracking.uri=sqlite:///{tmp_path}/s.db"], CONFIG_DIR)
+    if first is not None:
+        _warm_up_helper(first, multirun="-m" in argv)
+    assert (helper.running() is not None) is started
+
+
+def test_a_helper_with_no_job_left_ends_with_its_parent_even_while_importing():
+    program = """
+from bench import helper
+helper.warm_up()
+print(helper.running().process.pid, flush=True)
+"""  # the parent ends at once, while the helper imports skops and matplotlib (seconds)
+    done = subprocess.run([sys.executable, "-c", program], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True, timeout=300)
+    assert done.returncode == 0
+    pid = int(done.stdout.split()[0])
+    status = Path(f"/proc/{pid}/status")
+    assert not status.exists() or "zombie" in status.read_text()

@@ -58,6 +58,14 @@ def launcher_workers(launcher: Any) -> int:
     return 1
 
 
+def runs_in_this_process(launcher: Any) -> bool:
+    """Whether a multirun with this `hydra.launcher` config runs its cells in the launching
+    process, in turn: the basic launcher, or joblib's with one job at a time."""
+    target = str(launcher.get("_target_", ""))
+    return target.endswith(".BasicLauncher") or (
+        "Joblib" in target and launcher_workers(launcher) == 1)
+
+
 def threads_per_job(workers: int) -> int:
     """BENCH_MODEL_THREADS if set, else this machine's cores shared among `workers` (>= 1)."""
     chosen = os.environ.get(THREADS_ENV)
