@@ -49,3 +49,52 @@ def test_overrides_reach_the_built_objects(compose_cfg):
     model = build(cfg.model)
     assert model.epochs == 3 and model.random_state == 11
     assert build(cfg.split).seed == 11
+
+
+def _grid_sweeper():
+    """bench's `hydra/sweeper=basic` over a real config loader of conf/, with a list of the
+    overrides of every cell it composes."""
+    from hydra._internal.callbacks import Callbacks
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+    from hydra.types import HydraContext, RunMode
+
+    from bench.launchers.grid_sweeper import BasicSweeper
+
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(CONFIG_DIR))
+    composed: list[list[str]] = []
+    compose = loader.load_sweep_config
+
+    def recording(master_config, sweep_overrides):
+        composed.append(list(sweep_overrides))
+        return compose(master_config, sweep_overrides)
+
+    loader.load_sweep_config = recording  # the real compose, recorded
+    sweeper = BasicSweeper(max_batch_size=None, params=None)
+    sweeper.config = loader.load_configuration("config", overrides=[],
+                                               run_mode=RunMode.MULTIRUN)
+    sweeper.hydra_context = HydraContext(config_loader=loader, callbacks=Callbacks())
+    return sweeper, composed
+
+
+def test_the_grid_sweeper_is_hydras_default_and_composes_one_cell_per_group_choice():
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=CONFIG_DIR):
+        cfg = compose("config", return_hydra_config=True)
+    assert cfg.hydra.sweeper._target_ == "bench.launchers.grid_sweeper.BasicSweeper"
+    sweeper, composed = _grid_sweeper()
+    sweeper.validate_batch_is_legal([
+        ["model=logreg", "model.C=1"], ["model=logreg", "model.C=2"],
+        ["model=xgboost", "seed=1"], ["model=xgboost", "seed=2"], ["+model@extra=logreg"]])
+    assert composed == [["model=logreg", "model.C=1"], ["model=xgboost", "seed=1"],
+                        ["+model@extra=logreg"]]
+
+
+def test_the_grid_sweeper_still_refuses_a_cell_whose_group_choice_does_not_compose():
+    from hydra.errors import HydraException
+
+    sweeper, _ = _grid_sweeper()
+    with pytest.raises(HydraException, match="no_such_model"):
+        sweeper.validate_batch_is_legal([["model=logreg", "seed=1"], ["model=logreg", "seed=2"],
+                                         ["model=no_such_model", "seed=1"]])
