@@ -80,7 +80,8 @@ def task(cfg: DictConfig) -> float | list[float]:
 
 
 def _one_cell_after_another(hydra_settings: DictConfig) -> bool:
-    """Hydra's own sweeper with a launcher that runs a grid's cells in this process, in turn:
+    """The grid sweeper (bench.launchers.grid_sweeper, a subclass of Hydra's BasicSweeper)
+    with a launcher that runs a grid's cells in this process, in turn:
     the basic launcher, or joblib's with one job at a time (joblib then runs them here too).
     A cell may then end its run when the next one starts (bench.experiment.finish_runs_later),
     so the figure helper draws while the next cell runs."""
@@ -105,15 +106,14 @@ def _job(cfg: DictConfig, choices: dict[str, str]) -> float | list[float]:
 
 
 def _run(cfg: DictConfig, choices: dict[str, str]) -> float | list[float]:
-    from bench import cells, console, tracking
+    from bench import cells, console
     from bench.experiment import run_experiment
 
     started = time.perf_counter()
     result = run_experiment(cfg, choices)
     console.result(log, results_table(result.metrics))
-    experiment_id = tracking.get_run(cfg.tracking.uri, result.run_id).info.experiment_id
     console.result(log, f"MLflow run {result.run_id} (experiment '{result.experiment}')")
-    console.result(log, ui_hint(cfg.tracking.uri, experiment_id, result.run_id))
+    console.result(log, ui_hint(cfg.tracking.uri, result.experiment_id, result.run_id))
     value = objective_value(result.metrics, cfg.optimized_metric)
     cells.record(cells.CellOutcome(cells.FINISHED, result.run_id, value,
                                    result.metrics.get("test_f1"),

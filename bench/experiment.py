@@ -39,6 +39,7 @@ class ExperimentResult:
     run_id: str
     experiment: str
     threshold: float
+    experiment_id: str
 
 
 def _prefixed(prefix: str, metrics: Mapping[str, float]) -> dict[str, float]:
@@ -126,7 +127,8 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
             drawing.discard()
             model.discard()
             raise
-        return ExperimentResult(metrics, run.info.run_id, experiment, choice.threshold)
+        return ExperimentResult(metrics, run.info.run_id, experiment, choice.threshold,
+                                run.info.experiment_id)
 
 
 # A cell of a sequential grid ends before its figures are drawn: its run stays RUNNING until
