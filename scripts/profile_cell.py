@@ -128,7 +128,16 @@ def child(argv: list[str]) -> None:
     timers = Timers()
     import bench.app
 
-    _install(timers)
+    warm_up = getattr(bench.app, "_warm_up_helper", None)
+    if warm_up is None:  # older code: wrap the stages now
+        _install(timers)
+    else:  # wrap them once the helper is started: importing the stages' modules before that
+        # would start it later than `python -m bench` does
+        def warm_up_then_install(*args: Any, **kwargs: Any) -> None:
+            warm_up(*args, **kwargs)
+            _install(timers)
+
+        bench.app._warm_up_helper = warm_up_then_install
     sys.argv = ["bench", *argv]
     try:
         bench.app.main()
