@@ -12,7 +12,8 @@ that library already reads:
 - `http(s)://` (an MLflow tracking server): `MLFLOW_TRACKING_USERNAME` / `_PASSWORD`, sent by
   MLflow's client as HTTP basic auth.
 
-A password in a config file or in `${oc.env:...}` of a whole URL is not seen here; `mask` is
+`hide_env_passwords` does the same for $MLFLOW_TRACKING_URI, the default of `tracking.uri`.
+A password in a config file or in another `${oc.env:...}` of a whole URL is not seen here; `mask` is
 the second line of defence for text bench prints or logs (console, error messages).
 """
 
@@ -58,6 +59,14 @@ def hide_passwords(argv: Sequence[str]) -> list[str]:
             value = ",".join(_hide(key, part) for part in value.split(","))
         out.append(f"{key}{sep}{value}")
     return out
+
+
+def hide_env_passwords() -> None:
+    """$MLFLOW_TRACKING_URI (tracking.uri's default) without its password, moved as
+    `hide_passwords` moves a command line's: the run logs its resolved config."""
+    url = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if _URL_PASSWORD.search(url):
+        os.environ["MLFLOW_TRACKING_URI"] = _hide("MLFLOW_TRACKING_URI", url)
 
 
 def _hide(key: str, url: str) -> str:

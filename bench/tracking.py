@@ -59,12 +59,21 @@ def check_store(uri: str, key: str = "tracking.uri") -> None:
     check_reachable(uri, key=key)
 
 
+def uri_setting(uri: str, key: str = "tracking.uri") -> str:
+    """`key`, saying so when its value came from $MLFLOW_TRACKING_URI (tracking.uri's
+    default), so that an error about the store names where to change it."""
+    if key == "tracking.uri" and uri and os.environ.get("MLFLOW_TRACKING_URI") == uri:
+        return "tracking.uri (from $MLFLOW_TRACKING_URI)"
+    return key
+
+
 def check_scheme(uri: str, key: str = "tracking.uri") -> None:
     """A TrackingError naming `key` unless `uri` is a kind of store MLflow 3 opens: a database
     (sqlite:///, postgresql://, mysql://, mssql://, with or without a +driver), an MLflow
     server (http(s)://) or Databricks. A folder (./mlruns, file://) only with
     MLFLOW_ALLOW_FILE_STORE=true, as MLflow itself requires (it raised that from deep inside
     a run, after the data was loaded)."""
+    key = uri_setting(uri, key)
     scheme = (uri.split(":", 1)[0].split("+", 1)[0].lower()
               if "://" in uri or uri.startswith("databricks") else "")
     if scheme in ("", "file"):
@@ -88,6 +97,7 @@ def check_reachable(uri: str, timeout_s: float = 5.0, key: str = "tracking.uri")
     retries an unreachable server for minutes before it gives up. A kind of store MLflow
     does not open is refused first (`check_scheme`)."""
     check_scheme(uri, key)
+    key = uri_setting(uri, key)
     if uri.startswith(("http://", "https://")):
         url = uri.rstrip("/") + "/health"
         try:

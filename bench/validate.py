@@ -419,19 +419,20 @@ def _check_objective(optimized_metric: Any) -> None:
 def _check_tracking_uri(uri: str) -> None:
     """A kind of store MLflow opens (tracking.check_scheme); a sqlite store's folder must be
     creatable: no file where a folder must be."""
-    from bench.tracking import check_scheme
+    from bench.tracking import check_scheme, uri_setting
 
     check_scheme(uri)
     if not uri.startswith("sqlite:///"):
         return
+    key = uri_setting(uri)
     path = Path(uri.removeprefix("sqlite:///")).expanduser()
     if path.is_dir():
-        raise ConfigError(f"tracking.uri={uri}: {path} is a directory; name the database "
+        raise ConfigError(f"{key}={uri}: {path} is a directory; name the database "
                           "file, e.g. sqlite:///mlruns/mlflow.db")
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise ConfigError(f"tracking.uri={uri}: {parent} is a file, not a directory; "
+                raise ConfigError(f"{key}={uri}: {parent} is a file, not a directory; "
                                   "choose a path whose folders are folders")
             return
 

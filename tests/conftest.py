@@ -19,6 +19,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
+def _no_inherited_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No MLFLOW_TRACKING_URI from outside or from an earlier test: tracking.uri defaults to
+    it, and mlflow.set_tracking_uri (called by every in-process run) exports it, so a bench
+    subprocess started later in the same worker would log to that earlier test's store."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_kept_data() -> None:
     """Each test loads its own data: a test that patches a loader must not be handed the
     split kept from an earlier test in the same worker (bench.data.kept)."""

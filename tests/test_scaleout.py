@@ -87,6 +87,36 @@ def test_cli_unreachable_database_fails_before_data_and_hides_the_password(
     _assert_nowhere(PLANTED, result, tmp_path)
 
 
+def test_the_run_logs_to_mlflow_tracking_uri_unless_the_command_line_names_a_store(
+        tmp_path: Path) -> None:
+    from_env = f"sqlite:///{tmp_path / 'env' / 'mlflow.db'}"
+    named = f"sqlite:///{tmp_path / 'named' / 'mlflow.db'}"
+    common = ("dataset.n_rows=2000", "model=logreg", "evaluation.plots=none")
+    result = _bench(tmp_path, *common, env={"MLFLOW_TRACKING_URI": from_env})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(_runs(from_env, "synthetic")) == 1
+    assert not (tmp_path / "mlruns").exists()  # not the default store
+    result = _bench(tmp_path, *common, f"tracking.uri={named}",
+                    env={"MLFLOW_TRACKING_URI": from_env})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(_runs(named, "synthetic")) == 1 and len(_runs(from_env, "synthetic")) == 1
+    folder = tmp_path / "a_folder"  # a store MLflow 3 does not open: the error names the source
+    result = _bench(tmp_path, *common, env={"MLFLOW_TRACKING_URI": str(folder)})
+    assert result.returncode == 2
+    assert f"error: tracking.uri (from $MLFLOW_TRACKING_URI)={folder}: a folder store" in (
+        result.stderr)
+
+
+@pytest.mark.slow
+def test_a_password_in_mlflow_tracking_uri_reaches_no_output(tmp_path: Path) -> None:
+    url = f"postgresql://bench:{PLANTED}@127.0.0.1:{free_port()}/mlflow"
+    result = _bench(tmp_path, "dataset.n_rows=2000", env={"MLFLOW_TRACKING_URI": url})
+    assert result.returncode == 2
+    assert "tracking.uri (from $MLFLOW_TRACKING_URI)=postgresql://bench@127.0.0.1" in (
+        result.stderr)
+    _assert_nowhere(PLANTED, result, tmp_path)
+
+
 # --------------------------------------------------------------------- distributed: servers
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory: pytest.TempPathFactory):
@@ -172,6 +202,22 @@ def test_optuna_sweep_with_two_workers_on_a_postgresql_study(
     attrs = json.dumps([study.user_attrs, [t.user_attrs for t in study.trials]], default=str)
     assert PLANTED not in attrs
     _assert_nowhere(PLANTED, result, tmp_path, url, runs)
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_a_run_logs_to_postgresql_named_with_its_password_in_mlflow_tracking_uri(
+        tmp_path: Path, stores) -> None:
+    pg, _url = stores
+    store = pg.url("mlflow")  # with the password, as a user exports it
+    result = _bench(tmp_path, "dataset.n_rows=2000", "model=logreg",
+                    "tracking.experiment=from_env", env={"MLFLOW_TRACKING_URI": store})
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = _runs(store, "from_env")
+    assert [r.info.status for r in runs] == ["FINISHED"]
+    _assert_nowhere(PLANTED, result, tmp_path, store, runs)  # downloads the artifacts
+    resolved = tmp_path / "_art" / runs[0].info.run_id / "config" / "resolved.yaml"
+    assert f"uri: {pg.url('mlflow', password=False)}" in resolved.read_text()
 
 
 # ---------------------------------------------------------------------------------- helpers

@@ -8,16 +8,17 @@ from collections.abc import Sequence
 
 def prepare_cli(argv: Sequence[str]) -> list[str]:
     """Called by `bench.app.main` before Hydra parses `argv`: passwords moved out of URL
-    overrides into the environment (bench.secrets), and bench's Ray launcher and grid
-    sweeper (bench.launchers.grid_sweeper, `hydra/sweeper=basic`) made known to Hydra (which
-    instantiates only registered plugin classes). Returns the new argv; a URL
+    overrides and $MLFLOW_TRACKING_URI into the environment (bench.secrets), and bench's Ray
+    launcher and grid sweeper (bench.launchers.grid_sweeper, `hydra/sweeper=basic`) made known
+    to Hydra (which instantiates only registered plugin classes). Returns the new argv; a URL
     whose password cannot be moved raises ConfigError (main's one handler prints it)."""
     from hydra.core.plugins import Plugins
 
     from bench.launchers.grid_sweeper import BasicSweeper
     from bench.launchers.ray_launcher import RayLauncher
-    from bench.secrets import hide_passwords
+    from bench.secrets import hide_env_passwords, hide_passwords
 
     Plugins.instance().register(RayLauncher)
     Plugins.instance().register(BasicSweeper)
+    hide_env_passwords()
     return hide_passwords(argv)
