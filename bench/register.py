@@ -7,6 +7,7 @@ Then `bench score run=models:/bench-<dataset>@<alias> ...` scores with it (docs/
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -23,7 +24,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--name", default=None, help="registered model name "
                         "(default bench-<dataset>)")
     parser.add_argument("--experiment", default=None, help="only runs of this experiment")
-    parser.add_argument("--tracking-uri", default=DEFAULT_URI)
+    parser.add_argument("--tracking-uri",
+                        default=os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI,
+                        help="the store the runs are in (default: $MLFLOW_TRACKING_URI, "
+                        f"else {DEFAULT_URI})")
     args = parser.parse_args(argv)
     return exit_code_reporting_user_errors(lambda: _register(args))
 

@@ -34,6 +34,7 @@ SECRET_ENV = ("PGPASSWORD", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 # the variables a worker on another host needs to reach the stores (bench.launchers forwards)
 FORWARDED_ENV_PREFIXES = ("BENCH_", "MLFLOW_", "PG")
 _EXPORTED: set[str] = set()  # variables set by hide_passwords in this process
+_env_tracking_uri: str | None = None  # see tracking_uri_from_env
 
 
 def mask(text: str) -> str:
@@ -61,12 +62,29 @@ def hide_passwords(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def hide_env_passwords() -> None:
-    """$MLFLOW_TRACKING_URI (tracking.uri's default) without its password, moved as
-    `hide_passwords` moves a command line's: the run logs its resolved config."""
-    url = os.environ.get("MLFLOW_TRACKING_URI", "")
+def hide_env_passwords(argv: Sequence[str]) -> None:
+    """$MLFLOW_TRACKING_URI, the default of `tracking.uri`, made ready for a run: an empty
+    value is removed (MLflow reads it as unset), and unless `argv` sets tracking.uri, its
+    password is moved out as `hide_passwords` moves a command line's (the run logs its
+    resolved config). `tracking_uri_from_env` then returns what the run will use."""
+    global _env_tracking_uri
+    url = os.environ.get("MLFLOW_TRACKING_URI")
+    if url is not None and not url.strip():
+        del os.environ["MLFLOW_TRACKING_URI"]
+        return
+    if url is None or any(arg.split("=", 1)[0].lstrip("+") == "tracking.uri" for arg in argv):
+        return
     if _URL_PASSWORD.search(url):
-        os.environ["MLFLOW_TRACKING_URI"] = _hide("MLFLOW_TRACKING_URI", url)
+        url = _hide("$MLFLOW_TRACKING_URI", url)
+        os.environ["MLFLOW_TRACKING_URI"] = url
+    _env_tracking_uri = url
+
+
+def tracking_uri_from_env() -> str | None:
+    """The $MLFLOW_TRACKING_URI this command's runs default to (set by `hide_env_passwords`;
+    None when unset, overridden on the command line, or not a bench command). Read here, not
+    from the environment, which mlflow.set_tracking_uri overwrites with any run's store."""
+    return _env_tracking_uri
 
 
 def _hide(key: str, url: str) -> str:
@@ -100,8 +118,9 @@ def _hide(key: str, url: str) -> str:
 def _export(key: str, name: str, value: str) -> None:
     previous = os.environ.get(name)
     if previous is not None and previous != value and name in _EXPORTED:
-        raise ConfigError(f"{key}: two URLs on the command line carry different values for "
-                          f"{name}; give PostgreSQL passwords in ~/.pgpass instead")
+        raise ConfigError(f"{key}: two URLs (on the command line or in $MLFLOW_TRACKING_URI) "
+                          f"carry different values for {name}; give PostgreSQL passwords in "
+                          "~/.pgpass instead")
     os.environ[name] = value
     _EXPORTED.add(name)
 

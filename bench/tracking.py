@@ -62,7 +62,9 @@ def check_store(uri: str, key: str = "tracking.uri") -> None:
 def uri_setting(uri: str, key: str = "tracking.uri") -> str:
     """`key`, saying so when its value came from $MLFLOW_TRACKING_URI (tracking.uri's
     default), so that an error about the store names where to change it."""
-    if key == "tracking.uri" and uri and os.environ.get("MLFLOW_TRACKING_URI") == uri:
+    from bench.secrets import tracking_uri_from_env
+
+    if key == "tracking.uri" and uri and tracking_uri_from_env() == uri:
         return "tracking.uri (from $MLFLOW_TRACKING_URI)"
     return key
 
@@ -73,18 +75,18 @@ def check_scheme(uri: str, key: str = "tracking.uri") -> None:
     server (http(s)://) or Databricks. A folder (./mlruns, file://) only with
     MLFLOW_ALLOW_FILE_STORE=true, as MLflow itself requires (it raised that from deep inside
     a run, after the data was loaded)."""
-    key = uri_setting(uri, key)
+    shown = uri_setting(uri, key)
     scheme = (uri.split(":", 1)[0].split("+", 1)[0].lower()
               if "://" in uri or uri.startswith("databricks") else "")
     if scheme in ("", "file"):
         if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").strip().lower() in ("true", "1"):
             return
-        raise TrackingError(f"{key}={mask_secrets(uri)}: a folder store, which MLflow 3 opens "
+        raise TrackingError(f"{shown}={mask_secrets(uri)}: a folder store, which MLflow 3 opens "
                             "only with MLFLOW_ALLOW_FILE_STORE=true (it is in maintenance "
                             f"mode); use a database, e.g. {key}=sqlite:///mlruns/mlflow.db")
     if scheme not in ("sqlite", "http", "https", *SQL_SERVER_SCHEMES, "databricks",
                       "databricks-uc", "uc"):
-        raise TrackingError(f"{key}={mask_secrets(uri)}: not a kind of store MLflow opens "
+        raise TrackingError(f"{shown}={mask_secrets(uri)}: not a kind of store MLflow opens "
                             f"(scheme {scheme!r}); use sqlite:///mlruns/mlflow.db, "
                             "postgresql://..., mysql://..., mssql://... or http(s)://host:port")
 
@@ -97,7 +99,7 @@ def check_reachable(uri: str, timeout_s: float = 5.0, key: str = "tracking.uri")
     retries an unreachable server for minutes before it gives up. A kind of store MLflow
     does not open is refused first (`check_scheme`)."""
     check_scheme(uri, key)
-    key = uri_setting(uri, key)
+    shown = uri_setting(uri, key)
     if uri.startswith(("http://", "https://")):
         url = uri.rstrip("/") + "/health"
         try:
@@ -107,10 +109,10 @@ def check_reachable(uri: str, timeout_s: float = 5.0, key: str = "tracking.uri")
                         f"MLflow server {uri} answered {response.status} on /health"))
         except (urllib.error.URLError, TimeoutError, OSError) as error:
             raise TrackingError(mask_secrets(
-                f"cannot reach the MLflow tracking server {key}={uri} ({error}). Start it, "
+                f"cannot reach the MLflow tracking server {shown}={uri} ({error}). Start it, "
                 f"or use the local store: {key}=sqlite:///mlruns/mlflow.db")) from error
     elif uri.startswith(SQL_SERVER_SCHEMES):
-        check_database(uri, key, timeout_s)
+        check_database(uri, shown, timeout_s)
 
 
 def default_artifact_location(uri: str) -> str | None:

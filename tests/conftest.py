@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,11 +19,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def _no_inherited_store(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_inherited_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No MLFLOW_TRACKING_URI from outside or from an earlier test: tracking.uri defaults to
     it, and mlflow.set_tracking_uri (called by every in-process run) exports it, so a bench
     subprocess started later in the same worker would log to that earlier test's store."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield
+    os.environ.pop("MLFLOW_TRACKING_URI", None)  # set by this test's runs; monkeypatch then
+    # restores a value from outside, if there was one
 
 
 @pytest.fixture(autouse=True)

@@ -191,3 +191,19 @@ def test_nslkdd_chi_square_figures(tracking_uri: str, tmp_path: Path) -> None:
     assert result.metrics["chi2_dof_protocol_type"] == 2
     assert result.metrics["chi2_service"] == pytest.approx(93240.03, abs=0.01)
     assert result.metrics["chi2_dof_service"] == 69
+
+
+@pytest.mark.slow
+def test_analyze_runs_a_grid_with_benchs_grid_sweeper(tmp_path: Path) -> None:
+    """`-m` goes through bench's grid sweeper (hydra/sweeper=basic), which bench.analyze
+    registers as bench does; one analysis run per cell."""
+    import subprocess
+    import sys
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.analyze", "-m", "dataset.n_rows=1000,2000",
+         f"tracking.uri={store}"], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("[analyze] MLflow run ") == 2

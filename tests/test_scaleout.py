@@ -107,6 +107,42 @@ def test_the_run_logs_to_mlflow_tracking_uri_unless_the_command_line_names_a_sto
         result.stderr)
 
 
+def test_mlflow_tracking_uri_is_made_ready_for_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.secrets import hide_env_passwords
+    from bench.tracking import uri_setting
+
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setattr("bench.secrets._EXPORTED", set())
+    monkeypatch.setattr("bench.secrets._env_tracking_uri", None)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", " ")
+    hide_env_passwords([])
+    assert "MLFLOW_TRACKING_URI" not in os.environ  # empty reads as unset, as for MLflow
+    url = f"postgresql://bench:{PLANTED}@db:5432/mlflow"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    hide_env_passwords(["tracking.uri=sqlite:///x.db"])  # not the run's store: left alone
+    assert os.environ["MLFLOW_TRACKING_URI"] == url and "PGPASSWORD" not in os.environ
+    hide_env_passwords(["model=logreg"])
+    assert os.environ["MLFLOW_TRACKING_URI"] == "postgresql://bench@db:5432/mlflow"
+    assert os.environ["PGPASSWORD"] == PLANTED
+    shown = uri_setting("postgresql://bench@db:5432/mlflow")
+    assert shown == "tracking.uri (from $MLFLOW_TRACKING_URI)"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///x.db")  # as mlflow.set_tracking_uri
+    assert uri_setting("sqlite:///x.db") == "tracking.uri"  # a store named elsewhere
+
+
+@pytest.mark.slow
+def test_analyze_moves_a_password_out_of_mlflow_tracking_uri(tmp_path: Path) -> None:
+    url = f"postgresql://bench:{PLANTED}@127.0.0.1:{free_port()}/mlflow"
+    environ = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_TRACKING_URI": url}
+    environ.pop("PGPASSWORD", None)
+    result = subprocess.run([sys.executable, "-m", "bench.analyze", "dataset.n_rows=1000"],
+                            cwd=tmp_path, env=environ, capture_output=True, text=True,
+                            timeout=600, check=False)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "postgresql://bench@127.0.0.1" in result.stderr
+    _assert_nowhere(PLANTED, result, tmp_path)
+
+
 @pytest.mark.slow
 def test_a_password_in_mlflow_tracking_uri_reaches_no_output(tmp_path: Path) -> None:
     url = f"postgresql://bench:{PLANTED}@127.0.0.1:{free_port()}/mlflow"

@@ -8,6 +8,7 @@ the Schema and bench/analyze/conf/analyze/columns/<dataset>.yaml (docs/report.md
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +101,13 @@ def hydra_main(cfg: DictConfig) -> None:
 def main() -> None:
     from bench.errors import run_reporting_user_errors
 
-    run_reporting_user_errors(hydra_main)
+    def analyze() -> None:
+        from bench.launchers import prepare_cli
+
+        sys.argv[1:] = prepare_cli(sys.argv[1:])  # passwords out, bench's plugins known
+        hydra_main()
+
+    run_reporting_user_errors(analyze)
 
 
 if __name__ == "__main__":

@@ -20,5 +20,5 @@ def prepare_cli(argv: Sequence[str]) -> list[str]:
 
     Plugins.instance().register(RayLauncher)
     Plugins.instance().register(BasicSweeper)
-    hide_env_passwords()
+    hide_env_passwords(argv)
     return hide_passwords(argv)

@@ -4,10 +4,11 @@ default sweeper) with a cheaper check before the first cell (bench/conf/hydra/sw
 Hydra's BasicSweeper composes the config of every cell of a batch before launching any
 (`validate_batch_is_legal`), and the launcher composes each one again when it runs it: ~0.1-0.2 s
 of OmegaConf merging per cell and per compose. By then bench has composed and validated the
-command line's configs (bench.validate.preflight: every swept value, each group choice composed),
-so this sweeper composes in advance only the first cell of each combination of config-group
-choices (`dataset=a,b model=x,y`: all four; `model.C=1,2,...,16`: one). Cells that differ from
-such a cell only in plain values can only fail to compose over a value preflight has checked.
+command line's configs (bench.validate.preflight: each swept value of the command line, each
+group choice composed; a sweep set in a config file, `hydra.sweeper.params`, at its first value),
+and each cell validates its own config again before it loads anything (bench.app.task). So this
+sweeper composes in advance only the first cell of each combination of config-group choices
+(`dataset=a,b model=x,y`: all four; `model.C=1,2,...,16`: one).
 Written here because Hydra has no setting to skip or narrow its check (its own comment: "can
 potentially allow disabling from the config").
 """
