@@ -152,17 +152,18 @@ def _main() -> None:
         raise ConfigError(" | ".join(errors))
     first = preflight(sys.argv[1:], CONFIG_DIR)
     if first is not None:
-        _warm_up_helper(first, multirun=any(a in ("-m", "--multirun") for a in sys.argv[1:]))
+        _warm_up_helper(first)
     hydra_main()
 
 
-def _warm_up_helper(cfg: DictConfig, multirun: bool) -> None:
-    """The command line is valid: when its runs are done in this process, the run's helper
-    (bench.helper) starts importing now, while Hydra, MLflow and the store start up (~2 s
-    earlier than the run itself could start it; a cheap cell no longer waits for its skops
-    file). The first cell's config decides; each run still starts one when it needs it."""
+def _warm_up_helper(cfg: DictConfig) -> None:
+    """The command line is valid: when its launcher runs the cells in this process (a
+    single run always uses the basic launcher's way), the run's helper (bench.helper) starts
+    importing now, while Hydra, MLflow and the store start up (~2 s earlier than the run
+    itself could start it; a cheap cell no longer waits for its skops file). The first cell's
+    config decides; each run still starts one when it needs it."""
     from bench import helper
     from bench.launchers.jobs import runs_in_this_process
 
-    if (not multirun or runs_in_this_process(cfg.hydra.launcher)) and helper.wanted_by(cfg):
+    if runs_in_this_process(cfg.hydra.launcher) and helper.wanted_by(cfg):
         helper.warm_up()

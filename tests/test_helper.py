@@ -129,7 +129,7 @@ def test_a_valid_command_starts_the_helper_before_hydra_runs_only_when_its_runs_
 
     first = preflight([*argv, f"tracking.uri=sqlite:///{tmp_path}/s.db"], CONFIG_DIR)
     if first is not None:
-        _warm_up_helper(first, multirun="-m" in argv)
+        _warm_up_helper(first)
     assert (helper.running() is not None) is started
 
 
