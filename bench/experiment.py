@@ -17,16 +17,17 @@ from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
+from sklearn.pipeline import Pipeline
 
 from bench import cells, helper, tracking
 from bench.data.audit import AuditReport, AuditSettings, audit
 from bench.data.class_check import check_classes, split_dataset
 from bench.data.dataset import Dataset, Schema
-from bench.data.kept import audit_key, data_key, fit_key, kept, reused
+from bench.data.kept import audit_key, data_key, fit_key, kept, preprocess_key, reused, select_key
 from bench.data.split import Splits
 from bench.evaluation import chosen_plots, figures
 from bench.evaluation.metrics import binary_metrics, family_recall, score_in_batches
-from bench.fitting import fit_pipeline, selected_feature_names
+from bench.fitting import assemble, fit_model, fit_preprocess, fit_selector, selected_feature_names
 from bench.instantiate import build
 from bench.models.scoring import anomaly_score
 from bench.resume import cell_identity
@@ -77,14 +78,8 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
         tracking.log_dataset_inputs(  # names, digests and row counts only, no values read
             {**X, "test": splits.test[schema.features]}, dataset.name, tracking.split_sources(
             dataset.notes, cfg.dataset.get("data_dir"), resolved["dataset"]))
-        pipeline, fit_seconds = kept("fit", fit_key(cfg), lambda: fit_pipeline(
-            build(cfg.preprocess)(categorical=list(schema.categorical),
-                                  numeric=list(schema.numeric)),
-            build(cfg.selector), build(cfg.model), X["train"], y["train"], X["val"], y["val"]))
-        if reused("fit"):  # a grid's cells that differ only in the threshold fit once
-            log.info("[fit] the previous cell fitted this same pipeline on the same TRAIN: "
-                     f"reused (fit_seconds is that fit's, {fit_seconds:.2f} s)")
-            tracking.set_tags(cfg.tracking.uri, run.info.run_id, {"fit_reused": "true"})
+        pipeline, fit_seconds = kept("fit", fit_key(cfg), lambda: _fit(cfg, schema, X, y))
+        _tell_reuse(cfg.tracking.uri, run.info.run_id, fit_seconds)
         tracking.log_text("\n".join(selected_feature_names(pipeline)),
                           "reports/selected_features.txt")
 
@@ -175,6 +170,38 @@ def _log_figures(drawing: figures.PendingFigures, run_id: str | None = None,
     `evaluation.plots=none` there are none, and no empty folder is logged."""
     if drawing.files():
         tracking.log_artifacts(drawing.folder(), "plots", run_id=run_id, uri=uri)
+
+
+def _fit(cfg: DictConfig, schema: Schema, X: Mapping[str, Any], y: Mapping[str, Any]
+         ) -> tuple[Pipeline, float]:
+    """preprocess -> select -> model, each fitted on TRAIN (bench.fitting); the fitted
+    Pipeline and the seconds its three fits took. In a grid, a preprocessing or selector that
+    the previous cell fitted with the same settings on the same TRAIN is reused with what it
+    made of TRAIN and VAL (bench.data.kept): `selector=rf_importance model=a,b,c` fits its
+    random forest once, not three times. Their seconds count as when they were fitted."""
+    prepared = kept("preprocess", preprocess_key(cfg), lambda: fit_preprocess(
+        build(cfg.preprocess)(categorical=list(schema.categorical),
+                              numeric=list(schema.numeric)),
+        X["train"], y["train"], X["val"]))
+    selected = kept("select", select_key(cfg), lambda: fit_selector(
+        build(cfg.selector), prepared, y["train"], y["val"]))
+    model = build(cfg.model)
+    seconds = fit_model(model, selected, y["train"], y["val"])
+    return assemble(prepared, selected, model), prepared.seconds + selected.seconds + seconds
+
+
+def _tell_reuse(uri: str, run_id: str, fit_seconds: float) -> None:
+    """Say (log line and run tag) which fitted stages came from the previous cell."""
+    if reused("fit"):  # a grid's cells that differ only in the threshold fit once
+        log.info("[fit] the previous cell fitted this same pipeline on the same TRAIN: "
+                 f"reused (fit_seconds is that fit's, {fit_seconds:.2f} s)")
+        tracking.set_tags(uri, run_id, {"fit_reused": "true"})
+        return
+    stages = [stage for stage in ("preprocess", "select") if reused(stage)]
+    if stages:
+        log.info(f"[fit] the previous cell fitted the same {' and '.join(stages)} stage(s) on "
+                 "the same TRAIN: reused; only the later stages were fitted")
+        tracking.set_tags(uri, run_id, {"fit_reused_stages": ",".join(stages)})
 
 
 def _load_split_audit(cfg: DictConfig, choices: Mapping[str, str]

@@ -3,10 +3,12 @@
     .venv/bin/python scripts/bench_grid.py [--against ../baseline] [--cells 16] [--repeats 3]
 
 The grid is `python -m bench -m model=logreg dataset.n_rows=20000 model.C=<16 values>` (the
-cells share their data; `--vary seed` gives each cell its own split instead), run in a fresh
-process into a store that already exists, the two checkouts interleaved (`--against` is put
-first on PYTHONPATH). Prints each median and the ratio against / this (target >= 2x against
-the code before the fast-cells work).
+cells share their data; `--vary seed` gives each cell its own split instead; `--vary model`
+is `selector=rf_importance model=<up to 6 supervised models>`, cells that share their data,
+preprocessing and selector), run in a fresh process into a store that already exists, the two
+checkouts interleaved (`--against` is put first on PYTHONPATH). `--dataset nslkdd` (with
+BENCH_DATA_DIR) runs it on KDDTrain+ instead of 20,000 synthetic rows. Prints each median and
+the ratio against / this (target >= 2x against the code before the fast-cells work).
 """
 
 from __future__ import annotations
@@ -23,13 +25,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def grid(checkout: Path, store: Path, cells: int, vary: str) -> float:
-    values = (",".join(str(2.0 ** k) for k in range(cells)) if vary == "C"
-              else ",".join(str(s) for s in range(cells)))
-    key = "model.C" if vary == "C" else "seed"
-    command = [sys.executable, "-m", "bench", "-m", "model=logreg", "dataset.n_rows=20000",
-               f"{key}={values}", f"tracking.uri=sqlite:///{store}/mlflow.db",
-               f"hydra.sweep.dir={store}/multirun"]
+MODELS = ("logreg", "decision_tree", "naive_bayes", "xgboost", "adaboost", "random_forest")
+
+
+def grid(checkout: Path, store: Path, cells: int, vary: str, dataset: str) -> float:
+    swept = {"C": ["model=logreg", "model.C=" + ",".join(str(2.0 ** k) for k in range(cells))],
+             "seed": ["model=logreg", "seed=" + ",".join(str(s) for s in range(cells))],
+             "model": ["selector=rf_importance", "model=" + ",".join(MODELS[:cells])]}[vary]
+    data = ["dataset=synthetic", "dataset.n_rows=20000"] if dataset == "synthetic" else [
+        f"dataset={dataset}"]
+    command = [sys.executable, "-m", "bench", "-m", *swept, *data,
+               f"tracking.uri=sqlite:///{store}/mlflow.db", f"hydra.sweep.dir={store}/multirun"]
     env = {**os.environ, "PYTHONPATH": str(checkout), "MPLBACKEND": "Agg"}
     start = time.perf_counter()
     result = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True,
@@ -45,8 +51,11 @@ def main() -> None:
     parser.add_argument("--against", type=Path, default=None)
     parser.add_argument("--cells", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--vary", choices=("C", "seed"), default="C")
+    parser.add_argument("--vary", choices=("C", "seed", "model"), default="C")
+    parser.add_argument("--dataset", default="synthetic")
     options = parser.parse_args()
+    if options.vary == "model" and options.cells > len(MODELS):
+        parser.error(f"--vary model has {len(MODELS)} cells at most")
     checkouts = {"this checkout": REPO}
     if options.against is not None:
         checkouts[f"against {options.against}"] = options.against.resolve()
@@ -55,13 +64,14 @@ def main() -> None:
         stores = {name: Path(folder) / str(i) for i, name in enumerate(checkouts)}
         for name, checkout in checkouts.items():  # each creates its store once, untimed
             stores[name].mkdir()
-            grid(checkout, stores[name], 1, options.vary)
+            grid(checkout, stores[name], 1, options.vary, options.dataset)
         for _ in range(options.repeats):
             for name, checkout in checkouts.items():
-                times[name].append(grid(checkout, stores[name], options.cells, options.vary))
+                times[name].append(grid(checkout, stores[name], options.cells, options.vary,
+                                        options.dataset))
     mine = statistics.median(times["this checkout"])
-    print(f"grid of {options.cells} logreg cells (varying {options.vary}), median of "
-          f"{options.repeats}:")
+    print(f"grid of {options.cells} cells on {options.dataset} (varying {options.vary}), "
+          f"median of {options.repeats}:")
     for name, seconds in times.items():
         median = statistics.median(seconds)
         print(f"  {name:40s} {median:7.2f} s  (min {min(seconds):.2f}, max {max(seconds):.2f})"

@@ -47,7 +47,8 @@ PATCHES = [
     ("bench.experiment", "audit", "split + audit"),
     ("bench.data.split", "StratifiedSplit.__call__", "split + audit"),
     ("bench.data.split", "BlockedSplit.__call__", "split + audit"),
-    ("bench.experiment", "fit_pipeline", "fit"),
+    ("bench.experiment", "fit_pipeline", "fit"),  # before the stages could be reused
+    ("bench.experiment", "_fit", "fit"),
     ("bench.experiment", "anomaly_score", "scoring"),
     ("bench.experiment", "score_in_batches", "scoring"),
     ("bench.experiment", "binary_metrics", "metrics"),

@@ -303,8 +303,8 @@ def test_cells_differing_only_in_the_threshold_fit_once_and_match_cells_run_alon
     from mlflow import MlflowClient
 
     fits = []
-    real_fit = experiment_module.fit_pipeline
-    monkeypatch.setattr(experiment_module, "fit_pipeline",
+    real_fit = experiment_module.fit_model
+    monkeypatch.setattr(experiment_module, "fit_model",
                         lambda *args: fits.append(1) or real_fit(*args))
     kept.reuse_across_cells(True)  # as bench.app does for a multirun
     best_cfg, best_choices = compose_cfg("model=logreg")
@@ -325,3 +325,48 @@ def test_cells_differing_only_in_the_threshold_fit_once_and_match_cells_run_alon
     other_cfg, other_choices = compose_cfg("model=logreg", "threshold=quantile", "model.C=0.5")
     run_experiment(other_cfg, other_choices)  # another model: fitted again
     assert len(fits) == 3
+
+
+def test_cells_differing_only_in_the_model_share_the_fitted_selector_and_match_cells_run_alone(
+        compose_cfg, monkeypatch):
+    """A grid over models with one selector fits the preprocessing and the selector (here a
+    random forest) once (bench.data.kept): the second cell's pipeline holds the first cell's
+    fitted stages, its run is tagged fit_reused_stages, and its VAL/TEST results equal the
+    cell run alone; another selector setting is fitted again."""
+    from mlflow import MlflowClient
+
+    stages = {"preprocess": 0, "select": 0}
+    for name, stage in (("fit_preprocess", "preprocess"), ("fit_selector", "select")):
+        real = getattr(experiment_module, name)
+        monkeypatch.setattr(experiment_module, name, lambda *args, real=real, stage=stage:
+                            stages.__setitem__(stage, stages[stage] + 1) or real(*args))
+    pipelines = []
+    real_assemble = experiment_module.assemble
+    monkeypatch.setattr(experiment_module, "assemble",
+                        lambda *args: pipelines.append(real_assemble(*args)) or pipelines[-1])
+    selector = ("selector=rf_importance", "selector.k=5", "selector.n_estimators=10")
+    kept.reuse_across_cells(True)  # as bench.app does for a multirun
+    first_cfg, first_choices = compose_cfg("model=logreg", *selector)
+    tree_cfg, tree_choices = compose_cfg("model=decision_tree", *selector)
+    first = run_experiment(first_cfg, first_choices)
+    in_grid = run_experiment(tree_cfg, tree_choices)
+    assert stages == {"preprocess": 1, "select": 1}
+    assert pipelines[1]["select"] is pipelines[0]["select"]
+    assert pipelines[1]["preprocess"] is pipelines[0]["preprocess"]
+    assert pipelines[1]["model"] is not pipelines[0]["model"]
+    tags = MlflowClient(tree_cfg.tracking.uri).get_run(in_grid.run_id).data.tags
+    assert tags.get("fit_reused_stages") == "preprocess,select"
+    assert "fit_reused" not in tags and "fit_reused_stages" not in MlflowClient(
+        first_cfg.tracking.uri).get_run(first.run_id).data.tags
+    kept.forget()
+    alone = run_experiment(tree_cfg, tree_choices)
+    assert stages == {"preprocess": 2, "select": 2}
+    assert pipelines[2]["select"] is not pipelines[0]["select"]
+    assert alone.threshold == in_grid.threshold
+    for key, value in alone.metrics.items():
+        if "seconds" not in key and "rows_per_second" not in key and "latency" not in key:
+            assert in_grid.metrics[key] == value, key
+    other_cfg, other_choices = compose_cfg("model=logreg", *selector[:2],
+                                           "selector.n_estimators=11")
+    run_experiment(other_cfg, other_choices)  # another selector: preprocessing kept, RF refitted
+    assert stages == {"preprocess": 2, "select": 3}

@@ -1,17 +1,21 @@
-"""Loaded, split and audited data, and the fitted pipeline, kept for the next cell of a grid.
+"""Loaded, split and audited data, and the fitted stages, kept for the next cell of a grid.
 
 The cells of a grid usually differ only after the data (model, selector, threshold), and each
 would otherwise load, split and audit the same rows again; cells that differ only in their
-threshold (a threshold grid, an epsilon sweep) would fit the same pipeline again. A result is
-reused only when everything its stage reads is equal: the content hash of the data files
-(bench.resume.data_hash, so an edited file is read again), the resolved dataset, split and
-audit settings, and the seed; for the fit also the resolved preprocess, selector and model.
-One entry per stage is kept, so memory stays at one dataset's worth whatever the grid. Reuse
+model would fit the same preprocessing and selector again (a random forest or an autoencoder
+for `selector=rf_importance|autoencoder`), and cells that differ only in their threshold (a
+threshold grid, an epsilon sweep) the same pipeline. A result is reused only when everything
+its stage reads is equal: the content hash of the data files (bench.resume.data_hash, so an
+edited file is read again), the resolved dataset, split and audit settings, and the seed; for
+the preprocessing also its resolved settings, for the selector also its own, for the whole
+fit also the model's. One entry per stage is kept, and a stage that is made anew drops the
+later stages' entries first, so memory stays at one dataset's worth whatever the grid. Reuse
 is on only while a process runs a grid or a sweep (bench.app turns it on for Hydra's multirun);
 a single run, or a program calling run_experiment itself, loads afresh every time.
 
-The frames and the pipeline are shared, not copied: nothing along the path writes to them
-(sklearn, xgboost and Keras read their inputs, scoring reads the fitted pipeline; the
+The frames, the fitted stages and the matrices they made are shared, not copied: nothing along
+the path writes to them (sklearn, xgboost and Keras read their inputs, scoring reads the fitted
+pipeline; the
 evaluation builds new frames), and tests run cells back to back in one process and compare
 them with the same cells run alone.
 """
@@ -31,6 +35,9 @@ T = TypeVar("T")
 _kept: dict[str, tuple[str, Any]] = {}  # stage -> (key, value)
 _reused: dict[str, bool] = {}  # stage -> whether its last `kept` call returned a kept value
 _reusing = False
+# Each stage's key extends the previous one's, so a miss drops the later stages' entries too.
+# ("fit" is looked up first, around "preprocess" and "select": its miss drops only itself.)
+_STAGES = ("split", "audit", "preprocess", "select", "fit")
 
 
 def reuse_across_cells(on: bool) -> None:
@@ -53,11 +60,20 @@ def audit_key(cfg: DictConfig) -> str:
     return _digest(data_key(cfg), _plain(cfg.audit))
 
 
+def preprocess_key(cfg: DictConfig) -> str:
+    """What fitting the preprocessing reads besides the audited splits: its settings
+    (resolved, so `${seed}` and other interpolations count with their values)."""
+    return _digest(audit_key(cfg), _plain(cfg.preprocess))
+
+
+def select_key(cfg: DictConfig) -> str:
+    """What fitting the selector reads: the preprocessed splits and its settings."""
+    return _digest(preprocess_key(cfg), _plain(cfg.selector))
+
+
 def fit_key(cfg: DictConfig) -> str:
-    """What fitting reads besides the audited splits: the preprocess, selector and model
-    settings (resolved, so `${seed}` and other interpolations count with their values)."""
-    return _digest(audit_key(cfg), _plain(cfg.preprocess), _plain(cfg.selector),
-                   _plain(cfg.model))
+    """What fitting the whole pipeline reads: the selected features and the model settings."""
+    return _digest(select_key(cfg), _plain(cfg.model))
 
 
 def kept(stage: str, key: str, make: Callable[[], T]) -> T:
@@ -71,7 +87,9 @@ def kept(stage: str, key: str, make: Callable[[], T]) -> T:
         log.debug(f"[{stage}] reusing the previous cell's result")
         _reused[stage] = True
         return held[1]
-    _kept.pop(stage, None)  # free the old value before making the new one
+    for dropped in _STAGES[_STAGES.index(stage):] if stage in _STAGES else (stage,):
+        _kept.pop(dropped, None)  # free old values (this stage's, and later stages' whose keys
+        # extend this one's, so they cannot match any more) before making the new one
     value = make()
     _kept[stage] = (key, value)
     return value
