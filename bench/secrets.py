@@ -3,9 +3,10 @@
 The robust place to stop a password is before Hydra composes the config: Hydra itself writes
 the overrides to `.hydra/overrides.yaml`, `.hydra/hydra.yaml` and `.hydra/config.yaml`, bench
 logs the resolved config as MLflow params and artifact, and sweeps log their storage URL. So
-`hide_passwords(argv)` rewrites every `key=scheme://user:password@host...` override into a URL
-without the password and hands the password to its library through the environment variable
-that library already reads:
+`hide_passwords(argv)` rewrites every URL with a password in an override's value
+(`key=scheme://user:password@host...` or `...?password=...`, quoted by Hydra or not, one of a
+sweep's values or not) into the URL without the password and hands the password to its library
+through the environment variable that library already reads:
 
 - `postgresql[+driver]://` (MLflow's SQL store, Optuna's RDB storage): `PGPASSWORD`, read by
   libpq (psycopg2 and psycopg 3) for every connection;
@@ -22,13 +23,19 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from bench.errors import ConfigError
 
 MASK = "***"
 # scheme://user:password@ -> the password group; the user part may be empty (`:pw@`)
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][\w+.-]*://[^/\s:@]*:)(?P<pw>[^@\s/]+)(?=@)")
+# a password given as a query parameter (libpq, SQLAlchemy and MySQL drivers read these)
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&](?:password|passwd|pwd)=)(?P<pw>[^&#\s'\"]+)",
+                             re.IGNORECASE)
+# one URL inside an override's value, which Hydra may quote ('...', "...") or list (a,b, [a,b])
+_QUERY_PASSWORD_NAMES = ("password", "passwd", "pwd")
+_URL = re.compile(r"\b[a-zA-Z][\w+.-]*://[^\s,'\"\[\]()]+")
 # environment variables whose values are secrets: masked wherever they appear in text
 SECRET_ENV = ("PGPASSWORD", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 # the variables a worker on another host needs to reach the stores (bench.launchers forwards)
@@ -40,6 +47,7 @@ _env_tracking_uri: str | None = None  # see tracking_uri_from_env
 def mask(text: str) -> str:
     """`text` with URL passwords (`scheme://user:***@`) and secret env values replaced by ***."""
     text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK, text)
+    text = _QUERY_PASSWORD.sub(lambda m: m["head"] + MASK, text)
     for name in SECRET_ENV:
         value = os.environ.get(name)
         if value and len(value) >= 4:  # a 1-3 character "secret" would mask ordinary text
@@ -56,10 +64,14 @@ def hide_passwords(argv: Sequence[str]) -> list[str]:
     out = []
     for arg in argv:
         key, sep, value = arg.partition("=")
-        if sep and not arg.startswith("-") and _URL_PASSWORD.search(value):
-            value = ",".join(_hide(key, part) for part in value.split(","))
+        if sep and not arg.startswith("-") and _has_password(value):
+            value = _URL.sub(lambda m, key=key: _hide(key, m[0]), value)
         out.append(f"{key}{sep}{value}")
     return out
+
+
+def _has_password(text: str) -> bool:
+    return bool(_URL_PASSWORD.search(text) or _QUERY_PASSWORD.search(text))
 
 
 def hide_env_passwords(argv: Sequence[str]) -> None:
@@ -74,7 +86,7 @@ def hide_env_passwords(argv: Sequence[str]) -> None:
         return
     if url is None or any(arg.split("=", 1)[0].lstrip("+") == "tracking.uri" for arg in argv):
         return
-    if _URL_PASSWORD.search(url):
+    if _has_password(url):
         url = _hide("$MLFLOW_TRACKING_URI", url)
         os.environ["MLFLOW_TRACKING_URI"] = url
     _env_tracking_uri = url
@@ -88,11 +100,19 @@ def tracking_uri_from_env() -> str | None:
 
 
 def _hide(key: str, url: str) -> str:
-    """One URL without its password; the password exported for its library."""
+    """One URL without its password (in its user part or its query); the password exported
+    for its library."""
     parts = urlsplit(url)
-    if parts.password is None:
+    in_query = [value for name, value in parse_qsl(parts.query, keep_blank_values=True)
+                if name.lower() in _QUERY_PASSWORD_NAMES]
+    if parts.password is None and not in_query:
         return url
-    password = unquote(parts.password)
+    if (parts.password is not None and in_query) or len(set(in_query)) > 1:
+        raise ConfigError(f"{key}={mask(url)}: give the password once, not in both the user "
+                          "part and the query")
+    password = unquote(parts.password) if parts.password is not None else in_query[0]
+    query = "&".join(item for item in parts.query.split("&")
+                     if item.split("=", 1)[0].lower() not in _QUERY_PASSWORD_NAMES)
     scheme = parts.scheme.split("+")[0]
     host = parts.hostname or ""
     if ":" in host:
@@ -112,7 +132,7 @@ def _hide(key: str, url: str) -> str:
         raise ConfigError(
             f"{key}={mask(url)}: bench can move a password out of postgresql:// and http(s):// "
             f"URLs only; for {parts.scheme}:// give it through the environment, not the URL")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _export(key: str, name: str, value: str) -> None:

@@ -58,6 +58,41 @@ def test_hide_passwords_refuses_what_it_cannot_move(monkeypatch: pytest.MonkeyPa
         hide_passwords(["a.uri=postgresql://u:one1@db/x", "b.uri=postgresql://u:two2@db/y"])
 
 
+def test_hide_passwords_finds_them_quoted_in_sweeps_and_in_query_parameters(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hydra's quoting ('...', "..."), a sweep of URLs and libpq's `?password=` do not let a
+    password through; the rest of each value is kept as written."""
+    for name in ("PGPASSWORD", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("bench.secrets._EXPORTED", set())
+    argv = [f"tracking.uri='http://u:{PLANTED}@127.0.0.1:1'",
+            f"hydra.sweeper.storage=postgresql://b:{PLANTED}@db/x,\"postgresql://b:{PLANTED}@db/y\"",
+            f"a.uri='postgresql://db:5432/x?user=b&password={PLANTED}&sslmode=require'"]
+    out = hide_passwords(argv)
+    assert out == ["tracking.uri='http://127.0.0.1:1'",
+                   'hydra.sweeper.storage=postgresql://b@db/x,"postgresql://b@db/y"',
+                   "a.uri='postgresql://db:5432/x?user=b&sslmode=require'"]
+    assert os.environ["PGPASSWORD"] == PLANTED
+    assert os.environ["MLFLOW_TRACKING_PASSWORD"] == PLANTED
+    assert mask(f"postgresql://db/x?user=b&password={PLANTED}") == (
+        "postgresql://db/x?user=b&password=***")
+    with pytest.raises(ConfigError, match="mysql://") as info:
+        hide_passwords([f"tracking.uri='mysql://db/x?password={PLANTED}'"])
+    assert PLANTED not in str(info.value)
+
+
+def test_cli_quoted_url_password_reaches_no_output_or_file(tmp_path: Path) -> None:
+    """A password in a quoted tracking.uri is neither printed nor in Hydra's .hydra files, on a
+    run and on a grid (Hydra echoes every cell's overrides)."""
+    for mode in ([], ["-m", "seed=0,1"]):
+        result = _bench(tmp_path, *mode, f"tracking.uri='http://u:{PLANTED}@127.0.0.1:1'",
+                        "dataset.n_rows=2000", f"hydra.run.dir={tmp_path}/run",
+                        f"hydra.sweep.dir={tmp_path}/multirun")
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert "cannot reach the MLflow tracking server" in result.stderr
+        _assert_nowhere(PLANTED, result, tmp_path)
+
+
 def test_unreachable_database_is_a_tracking_error_without_the_password() -> None:
     url = f"postgresql://bench:{PLANTED}@127.0.0.1:{free_port()}/mlflow"
     with pytest.raises(TrackingError, match="cannot connect to the database") as info:
