@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import inspect
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from sklearn.pipeline import Pipeline
+
+from bench.errors import ConfigError
+
+# Libraries whose estimators check some settings only when they fit (solver vs penalty,
+# n_neighbors vs rows, oob_score vs bootstrap): a ValueError/TypeError raised in them is a
+# refusal of the user's settings for this data, reported in one line (`refusals`).
+_REFUSING_LIBRARIES = ("sklearn.", "xgboost.")
 
 
 def accepts_validation(estimator: Any) -> bool:
@@ -32,11 +41,31 @@ class FittedStage:
     seconds: float
 
 
+@contextmanager
+def refusals(group: str, estimator: Any) -> Iterator[None]:
+    """A ValueError/TypeError raised inside scikit-learn or xgboost while `estimator` fits
+    becomes a ConfigError naming the config group and the estimator (one line on the console;
+    the run keeps the traceback in error/traceback.txt). Raised anywhere else (bench's own
+    code) it stays what it is: a bug keeps its traceback."""
+    try:
+        yield
+    except (ValueError, TypeError) as error:
+        frame = error.__traceback__
+        while frame is not None and frame.tb_next is not None:
+            frame = frame.tb_next
+        module = frame.tb_frame.f_globals.get("__name__", "") if frame is not None else ""
+        if not module.startswith(_REFUSING_LIBRARIES):
+            raise
+        raise ConfigError(f"{group}: {type(estimator).__name__} cannot be fitted with these "
+                          f"settings on this data: {' '.join(str(error).split())}") from error
+
+
 def fit_preprocess(preprocess: Any, X_train: pd.DataFrame, y_train: Any,
                    X_val: pd.DataFrame) -> FittedStage:
     """The preprocessing fitted on TRAIN; VAL only transformed."""
     start = time.perf_counter()
-    train = preprocess.fit_transform(X_train, y_train)
+    with refusals("preprocess", preprocess):
+        train = preprocess.fit_transform(X_train, y_train)
     val = preprocess.transform(X_val)
     return FittedStage(preprocess, train, val, time.perf_counter() - start)
 
@@ -45,10 +74,11 @@ def fit_selector(selector: Any, previous: FittedStage, y_train: Any, y_val: Any
                  ) -> FittedStage:
     """The selector fitted on the preprocessed TRAIN (VAL for early stopping only)."""
     start = time.perf_counter()
-    if accepts_validation(selector):
-        selector.fit(previous.train, y_train, validation_data=(previous.val, y_val))
-    else:
-        selector.fit(previous.train, y_train)
+    with refusals("selector", selector):
+        if accepts_validation(selector):
+            selector.fit(previous.train, y_train, validation_data=(previous.val, y_val))
+        else:
+            selector.fit(previous.train, y_train)
     train, val = selector.transform(previous.train), selector.transform(previous.val)
     return FittedStage(selector, train, val, time.perf_counter() - start)
 
@@ -56,10 +86,11 @@ def fit_selector(selector: Any, previous: FittedStage, y_train: Any, y_val: Any
 def fit_model(model: Any, previous: FittedStage, y_train: Any, y_val: Any) -> float:
     """Fit the model on the selected TRAIN features (VAL for early stopping only); seconds."""
     start = time.perf_counter()
-    if accepts_validation(model):
-        model.fit(previous.train, y_train, validation_data=(previous.val, y_val))
-    else:
-        model.fit(previous.train, y_train)
+    with refusals("model", model):
+        if accepts_validation(model):
+            model.fit(previous.train, y_train, validation_data=(previous.val, y_val))
+        else:
+            model.fit(previous.train, y_train)
     return time.perf_counter() - start
 
 

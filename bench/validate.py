@@ -121,13 +121,14 @@ _SPLIT = {"val_size": FRACTION, "test_size": FRACTION, "seed": SEED, "per_class"
 # never): checked here, by the target's dotted name (`dataset.n_rows`, `model.n_estimators`).
 RULES: dict[str, Mapping[str, Rule]] = {
     "bench.data.synthetic.load": {
-        "n_rows": integer(10), "attack_share": FRACTION, "seed": SEED,
+        "n_rows": integer(100), "attack_share": FRACTION, "seed": SEED,
         "stealth_share": number(0, 1), "lookalike_share": number(0, 1)},
-    "bench.data.graph_traffic.load": {
-        "n_nodes": integer(2), "n_rows": integer(10), "attack_share": FRACTION, "seed": SEED,
-        "mean_bytes": POSITIVE, "noise_cv": number(0, math.inf, high_open=True),
-        "factor_low": POSITIVE, "factor_high": POSITIVE, "max_burst_edges": integer(1),
-        "directed": BOOLEAN},
+    "bench.data.graph_traffic.load": {  # as graph_traffic.generate checks them
+        "n_nodes": integer(2), "n_rows": integer(100), "attack_share": FRACTION, "seed": SEED,
+        "mean_bytes": POSITIVE, "noise_cv": POSITIVE,
+        "factor_low": number(1, math.inf, True, True),
+        "factor_high": number(1, math.inf, True, True),
+        "max_burst_edges": integer(1), "directed": BOOLEAN},
     **{f"bench.data.{name}.load": _FILES for name in ("unsw", "nslkdd", "kaggle_nid",
                                                        "snmp_mib")},
     "bench.data.split.StratifiedSplit": _SPLIT,
@@ -178,6 +179,10 @@ RULES: dict[str, Mapping[str, Rule]] = {
                                                "an integer >= 0 or null")},
 }
 RULES["xgboost.XGBRegressor"] = RULES["xgboost.XGBClassifier"]
+# Loaders whose options depend on each other or name files: their own check, which raises
+# what the loader would before reading a row (called with the target's parameters).
+OPTION_CHECKS = {"bench.data.table.load": "bench.data.table.check_options",
+                 "bench.data.graph_traffic.load": "bench.data.graph_traffic.check_options"}
 # The threshold's checks live in its class (built below): its keys are named there.
 _BENCH_KEYS: dict[str, Rule] = {
     "seed": SEED, "evaluation.latency_batch_rows": integer(1),
@@ -280,12 +285,20 @@ def _check_rules(key: str, target: str, params: Mapping[str, Any]) -> None:
             continue  # nested nodes are checked on their own
         if name in rules:
             rules[name].check(f"{key}.{name}", value)
-    if target in BUILDABLE:
-        _check_signature(key, target, params)
+    _check_signature(key, target, params, types=target in BUILDABLE)
+    if target in OPTION_CHECKS:
+        import importlib
+
+        module, _, name = OPTION_CHECKS[target].rpartition(".")
+        getattr(importlib.import_module(module), name)(**params)
 
 
-def _check_signature(key: str, target: str, params: Mapping[str, Any]) -> None:
-    """Unknown parameters and values of the wrong simple type (int, float, bool, str)."""
+def _check_signature(key: str, target: str, params: Mapping[str, Any], types: bool = True
+                     ) -> None:
+    """Unknown parameters (any target: `+model.max_depth=3` on LogisticRegression was a
+    TypeError traceback) and, with `types`, values of the wrong simple type (int, float,
+    bool, str; bench's own targets, whose annotations say what they take). The target was
+    allowed by `check_node` before its module is imported here."""
     import importlib
 
     module, _, name = target.rpartition(".")
@@ -304,7 +317,7 @@ def _check_signature(key: str, target: str, params: Mapping[str, Any]) -> None:
             valid = ", ".join(p for p in signature.parameters if p != "self")
             raise ConfigError(f"{key}.{param}={_show(value)}: {target} has no parameter "
                               f"{param!r}; its parameters: {valid}")
-        expected = hints.get(param)
+        expected = hints.get(param) if types else None
         if expected is not None and _fits(value, expected) is False:
             raise ConfigError(f"{key}.{param}={_show(value)}: must be {_describe(expected)}")
 
@@ -411,9 +424,20 @@ def _config_key(key: str, node: Mapping[str, Any] | None, param: str) -> str:
 
 
 def _check_objective(optimized_metric: Any) -> None:
-    from bench.objective import objective_names
+    """A VAL metric every run computes, or a timing; before any run starts (a misspelt name
+    was found only after the first cell or trial had fitted)."""
+    from difflib import get_close_matches
 
-    objective_names(optimized_metric)
+    from bench.evaluation.metrics import binary_metric_names
+    from bench.objective import TIMING_METRICS, objective_names
+
+    known = [f"val_{name}" for name in binary_metric_names()] + list(TIMING_METRICS)
+    for name in objective_names(optimized_metric):
+        if name not in known:
+            close = get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(f"optimized_metric={name!r} is not a metric a run computes; "
+                              f"{hint}choose among {', '.join(known)}")
 
 
 def _check_tracking_uri(uri: str) -> None:

@@ -140,8 +140,20 @@ CONFIG_CASES = [
     # Hydra's output folder (Hydra's own FileExistsError before)
     (["hydra.run.dir=README/run"], ["hydra.run.dir=README/run", "is a file"]),
     (["-m", "seed=0,1", "hydra.sweep.dir=README"], ["hydra.sweep.dir=README", "is a file"]),
+    # a parameter the class does not have: any target, not only bench's (a TypeError before)
+    (["model=logreg", "+model.max_depth=3"],
+     ["model.max_depth=3", "LogisticRegression has no parameter 'max_depth'"]),
+    (["-m", "model=logreg", "hparams_search=xgboost_optuna"],
+     ["LogisticRegression has no parameter"]),
+    # an objective no run computes (found after the first cell or trial had fitted)
+    (["optimized_metric=val_f1score"], ["optimized_metric='val_f1score'", "'val_f1'"]),
+    (["-m", "hparams_search=xgboost_optuna", "optimized_metric=val_nope"],
+     ["optimized_metric='val_nope'"]),
+    # the generators' own limits, before the first cell (cell 0 ran, cell 1 failed)
+    (["-m", "dataset.n_rows=3000,50"], ["dataset.n_rows=50", "[100, inf]"]),
+    (["dataset=graph_traffic", "dataset.factor_low=5"], ["factor_low <= factor_high", "5"]),
 ]
-FAST = {0, 3, 6, 33, 60, 70}
+FAST = {0, 3, 6, 33, 60, 70, 79, 81, 83}
 
 
 @pytest.mark.parametrize(("args", "expected"), [
@@ -284,6 +296,48 @@ def test_bad_data_file_names_file_line_column_value(tmp_path, content, expected)
     error = next(line for line in result.stderr.splitlines() if line.startswith("error: "))
     if "SNMP-MIB.csv" in error:  # refused while parsing: nothing cached
         assert not list((tmp_path / "cache").glob("**/*.parquet"))
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["-m", "dataset.non_finite=error,ignore"], ["dataset.non_finite", "'ignore'"]),
+    (["-m", "dataset.path=good.csv,missing.csv"], ["dataset.path", "missing.csv", "not found"]),
+    (["+dataset.lable=Label"], ["dataset.lable", "dataset.label"]),
+    (["dataset.chunk_rows=0"], ["dataset.chunk_rows=0"]),
+])
+def test_table_options_are_refused_before_the_first_cell(tmp_path, args, expected):
+    """dataset=table's options and files are checked with every config of the command (they
+    were checked inside each cell: a grid ran its good cells first)."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "good.csv").write_text("a,b,Label\n1,2,BENIGN\n3,4,ATTACK\n")
+    result = _run(tmp_path, "bench", "dataset=table", "dataset.path=good.csv",
+                  "dataset.label=Label", "dataset.normal=[BENIGN]",
+                  f"paths.data_dir={tmp_path / 'data'}", *args)
+    _assert_refused(result, tmp_path, expected)
+
+
+def test_settings_an_estimator_refuses_when_it_fits_are_one_line_and_the_run_failed(tmp_path):
+    """scikit-learn checks some settings only in fit (a solver and a penalty): one error line
+    naming the group and the class, exit 2, the run FAILED with its traceback logged."""
+    from bench import tracking
+
+    result = _run(tmp_path, "bench", "model=logreg", "+model.penalty=l1", "dataset.n_rows=2000",
+                  "evaluation.plots=none", timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2 and "Traceback" not in output, output[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: model: LogisticRegression"), errors
+    assert "penalty" in errors[0]
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    runs = tracking.search_all_runs(uri, list(tracking.experiments(uri).values()))
+    assert [run.info.status for run in runs] == ["FAILED"]
+
+
+def test_a_bug_in_bench_inside_fit_keeps_its_traceback():
+    """`refusals` turns only scikit-learn's and xgboost's own errors into a user's mistake."""
+    from bench.fitting import refusals
+
+    with pytest.raises(ValueError, match="a bug"), refusals("model", object()):
+        raise ValueError("a bug")
 
 
 def test_a_directory_where_the_data_file_should_be_is_named_so(tmp_path):

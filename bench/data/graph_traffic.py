@@ -52,6 +52,14 @@ def _check(n_nodes: int, n_rows: int, attack_share: float, noise_cv: float,
         raise ConfigError(f"dataset.max_burst_edges must be at least 1, got {max_burst_edges}")
 
 
+def check_options(n_nodes: int = 10, n_rows: int = 5000, attack_share: float = 0.1,
+                  noise_cv: float = 0.2, factor_low: float = 1.5, factor_high: float = 4.0,
+                  max_burst_edges: int = 3, **_: object) -> None:
+    """ConfigError for what `generate` would refuse (bench.validate calls it before a
+    command starts: factor_low > factor_high was found inside the cell)."""
+    _check(n_nodes, n_rows, attack_share, noise_cv, factor_low, factor_high, max_burst_edges)
+
+
 def generate(n_nodes: int = 10, n_rows: int = 5000, attack_share: float = 0.1, seed: int = 0,
              mean_bytes: float = 5000.0, noise_cv: float = 0.2, factor_low: float = 1.5,
              factor_high: float = 4.0, max_burst_edges: int = 3, directed: bool = False

@@ -106,6 +106,9 @@ class BlockedSplit:
             groups = [g for _, g in frame.groupby(key, sort=False)]
         parts: dict[str, list[pd.DataFrame]] = {"train": [], "val": [], "test": []}
         test_size = 0.0 if dataset.test is not None else self.test_size
+        if self.val_size + test_size >= 1.0:  # TRAIN would be empty
+            raise ConfigError("split.val_size + split.test_size must be < 1, got "
+                              f"{self.val_size} + {test_size}")
         for group in groups:
             n = len(group)
             n_test = round(n * test_size)

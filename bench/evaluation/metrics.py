@@ -21,6 +21,12 @@ from sklearn.metrics import (
 )
 
 
+def binary_metric_names() -> list[str]:
+    """The names `binary_metrics` returns for labels with both classes (what a run logs as
+    val_<name>), read from the function itself so that a check cannot drift from it."""
+    return sorted(binary_metrics(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.6, 0.4]), 0.5))
+
+
 def binary_metrics(y_true: Any, scores: Any, threshold: float) -> dict[str, float]:
     """Precision, recall, F1, FPR, accuracy at `threshold` (attack iff score >= threshold),
     plus threshold-free ROC-AUC and PR-AUC (average precision).

@@ -175,14 +175,9 @@ def load(
     `source_file`; rows are in file order, files in the listed order. Raises ConfigError /
     DataError (naming file, line, column, value) before anything is fitted.
     """
-    if not path:
-        raise ConfigError("dataset.path must name the data: a file, a list of files, a folder "
-                          "or a glob (relative to paths.data_dir)")
-    opts = TableOptions.from_config(label=label, normal=normal, attack=attack, **options)
-    roles_of = _files_by_role(path, test_path, data_dir)
+    opts, roles_of, pins = _checked(path, label, normal, attack, test_path, data_dir, sha256,
+                                    options)
     paths = [p for group in roles_of.values() for p in group]
-    pins = _pins(sha256)
-    _check_pins(pins, paths)
     headers = {p: read_header(p, opts) for p in paths}  # all headers before any parsing
     check_same_columns(list(headers.values()))
     roles = resolve_roles(headers[paths[0]], opts)
@@ -201,6 +196,32 @@ def load(
     notes.update(_notes(opts, roles, counts, categorical, how, parts))
     return Dataset(name=name, schema=schema, train=parts["train"], test=parts.get("test"),
                    notes=notes)
+
+
+def check_options(path: str | Sequence[str] | None = None, label: str | None = None,
+                  normal: object = None, attack: object = None,
+                  test_path: str | Sequence[str] | None = None, data_dir: str | Path = "data",
+                  sha256: Sequence[str] | None = None, cache_dir: object = None,
+                  name: object = None, **options: object) -> None:
+    """ConfigError for what `load` would refuse before reading any row: the options, the
+    files (they exist; none both TRAIN and TEST) and the checksum pins. bench.validate calls
+    it for each config of a command, so a grid's bad value stops the command before its first
+    cell (it stopped the cell that had it, after the cells before it had run)."""
+    _checked(path, label, normal, attack, test_path, data_dir, sha256, options)
+
+
+def _checked(path: str | Sequence[str] | None, label: str | None, normal: object,
+             attack: object, test_path: str | Sequence[str] | None, data_dir: str | Path,
+             sha256: Sequence[str] | None, options: Mapping[str, object]
+             ) -> tuple[TableOptions, dict[str, list[Path]], dict[str, str]]:
+    if not path:
+        raise ConfigError("dataset.path must name the data: a file, a list of files, a folder "
+                          "or a glob (relative to paths.data_dir)")
+    opts = TableOptions.from_config(label=label, normal=normal, attack=attack, **options)
+    roles_of = _files_by_role(path, test_path, data_dir)
+    pins = _pins(sha256)
+    _check_pins(pins, [p for group in roles_of.values() for p in group])
+    return opts, roles_of, pins
 
 
 def _files_by_role(path: str | Sequence[str], test_path: str | Sequence[str] | None,

@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from bench.errors import ConfigError
 
@@ -99,8 +99,10 @@ class TableOptions:
         if self.family and self.families:
             raise ConfigError("set dataset.family (a column) or dataset.families (a mapping "
                               "label value -> family), not both")
-        if self.chunk_rows < 1 or self.max_categories < 1:
-            raise ConfigError("dataset.chunk_rows and dataset.max_categories must be >= 1")
+        for key in ("chunk_rows", "max_categories"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"dataset.{key}={value!r}: must be an integer >= 1")
 
     @classmethod
     def from_config(cls, **kw: object) -> TableOptions:
@@ -117,6 +119,13 @@ class TableOptions:
                               f"{families!r}")
         out["families"] = {str(k): str(v) for k, v in families.items()}
         rest = {k: v for k, v in kw.items() if k not in out and v is not None}
+        known = [f.name for f in fields(cls)]
+        for key in rest:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f" (did you mean dataset.{close[0]}?)" if close else ""
+                raise ConfigError(f"dataset.{key}: dataset=table has no option {key!r}{hint}; "
+                                  f"its options are in bench/conf/dataset/table.yaml")
         return cls(**{**rest, **out})
 
     def text_columns(self) -> set[str]:
