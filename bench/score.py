@@ -45,6 +45,7 @@ from bench.errors import BenchError, ConfigError, DataError, exit_code_reporting
 from bench.shutdown import skip_final_collection
 
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
+OUTPUT_COLUMNS = ("row", "source", "anomaly_score", "flag")  # bench's own output columns
 KEYS = ("run", "input", "dataset", "part", "output", "chunk_rows", "exact", "log", "unsafe",
         "tracking.uri", "experiment")
 NUMERIC_TYPES = ("double", "float", "long", "integer", "boolean")
@@ -267,11 +268,36 @@ def model_frame(frame: pd.DataFrame, inputs: list[tuple[str, str]]) -> pd.DataFr
     return out
 
 
+def check_output(args: Args) -> None:
+    """Before the model is fetched or a row read: `output` names a .csv or .parquet file
+    that can be created, and none of the input's files (the output replaced its input)."""
+    from bench.validate import check_output_folder
+
+    out = args.output
+    if out.is_dir():
+        raise ConfigError(f"output={out}: is a folder; name a .csv or .parquet file")
+    if not out.name.endswith((".csv", ".parquet")):
+        raise ConfigError(f"output={out}: expected a .csv or .parquet file name")
+    check_output_folder("output", str(out.parent), f"output={out}")
+    if args.input is None or not out.exists():
+        return
+    for source in _input_files(args.input):
+        if os.path.samefile(out, source):
+            raise ConfigError(f"output={out}: is the input file {source}; scoring would "
+                              "replace it, name another output file")
+
+
 def output_frame(chunk: Chunk, predicted: pd.DataFrame, inputs: list[tuple[str, str]],
                  several_sources: bool) -> pd.DataFrame:
-    """row, [source], the input's key (non-model) columns, anomaly_score, flag."""
+    """row, [source], the input's key (non-model) columns, anomaly_score, flag; DataError
+    when a key column has the name of one of bench's own."""
     features = {name for name, _ in inputs}
     keys = chunk.frame[[c for c in chunk.frame.columns if c not in features]]
+    own = [c for c in OUTPUT_COLUMNS if c != "source" or several_sources]
+    clash = [c for c in keys.columns if c in own]
+    if clash:
+        raise DataError(f"{chunk.source}: column(s) {clash} have the names of the output's "
+                        f"own columns ({', '.join(own)}); rename them in the input")
     if isinstance(chunk.source, str):
         rows = chunk.frame.index.to_numpy()  # a loader's frame: its own row ids
     else:
@@ -345,12 +371,19 @@ def score_stream(decision: Any, stream: Iterator[Chunk], inputs: list[tuple[str,
     start = time.perf_counter()
     rows = flagged = 0
     score_seconds = 0.0
+    first: tuple[Any, list[str]] | None = None  # (source, columns) of the first chunk
     try:
         for chunk in stream:
             tick = time.perf_counter()
             predicted = decision.predict(model_frame(chunk.frame, inputs))
             score_seconds += time.perf_counter() - tick
-            writer.write(output_frame(chunk, predicted, inputs, several_sources))
+            out = output_frame(chunk, predicted, inputs, several_sources)
+            first = first or (chunk.source, list(out.columns))
+            if list(out.columns) != first[1]:  # one output file has one header
+                raise DataError(f"{chunk.source}: its columns besides the model's differ from "
+                                f"those of {first[0]} ({first[1]} vs {list(out.columns)}); "
+                                "score these files separately")
+            writer.write(out)
             rows += len(predicted)
             flagged += int(predicted["flag"].sum())
             if progress is not None:
@@ -375,6 +408,7 @@ def run(args: Args, echo: Any = print) -> Summary:
     from bench import tracking
     from bench.models.decision import load_decision
 
+    check_output(args)
     with tempfile.TemporaryDirectory() as tmp:
         folder, info = tracking.download_model(args.uri, args.run, tmp)
         decision = load_decision(folder, unsafe=args.unsafe)

@@ -468,20 +468,24 @@ def _check_directory(key: str, value: Any) -> None:
             raise ConfigError(f"{key}={value}: is a file, not a directory")
 
 
-def _check_output_folder(key: str, value: Any) -> None:
-    """A folder Hydra will create: not a file, under a folder (not a file) this user may write."""
+def check_output_folder(key: str, value: Any, setting: str | None = None) -> None:
+    """A folder to be created (Hydra's output, bench score's output's folder): not a file,
+    under a folder (not a file) this user may write. Errors start with `setting` (default
+    `key=value`)."""
     if not isinstance(value, str) or not value:
         return
     import os
 
+    shown = setting or f"{key}={value}"
     path = Path(value).expanduser().absolute()
     for existing in (path, *path.parents):
         if existing.exists():
             break
     if not existing.is_dir():
-        raise ConfigError(f"{key}={value}: {existing} is a file, not a folder")
-    if existing != path and not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"{key}={value}: cannot be created, {existing} is not writable")
+        raise ConfigError(f"{shown}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{shown}: cannot be {'created' if existing != path else 'written'}"
+                          f", {existing} is not writable")
 
 
 # ----------------------------------------------------------------------- the Hydra process
@@ -494,7 +498,7 @@ def check_launch(cfg: DictConfig, multirun: bool) -> None:
         folder = OmegaConf.select(cfg, output)
     except OmegaConfBaseException:  # an interpolation only Hydra's run can resolve
         folder = None
-    _check_output_folder(output, folder)
+    check_output_folder(output, folder)
     for name, node in (hydra.get("callbacks") or {}).items():
         target = node.get("_target_") if isinstance(node, DictConfig) else None
         if target not in HYDRA_CALLBACKS:

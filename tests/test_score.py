@@ -113,6 +113,47 @@ def test_missing_column_and_bad_arguments_are_one_line_errors(scored, tmp_path, 
     assert f"latest FINISHED runs: {run_id} (synthetic/logreg)" in error  # ids to pick from
 
 
+def test_an_output_that_would_replace_an_input_or_cannot_be_written_is_refused_first(
+        scored, tmp_path, capsys):
+    """Checked before the model is fetched: the input is left as it was, nothing written."""
+    uri, run_id, csv, _ = scored
+    same = tmp_path / "same.csv"
+    same.write_text(csv.read_text())
+    before = same.read_bytes()
+    (tmp_path / "a_folder.csv").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    cases = {str(same): "is the input file", str(tmp_path / "a_folder.csv"): "is a folder",
+             str(tmp_path / "a_file" / "x.csv"): "is a file, not a folder"}
+    for output, expected in cases.items():
+        assert _score(uri, f"run={run_id}", f"input={same}", f"output={output}") == 2
+        error = capsys.readouterr().err
+        assert f"error: output={output}" in error and expected in error, error
+    assert same.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "a_folder.csv", "same.csv"]
+    assert not list((tmp_path / "a_folder.csv").iterdir())
+
+
+def test_key_columns_that_clash_or_differ_between_files_are_refused(scored, tmp_path, capsys):
+    """A key column named like an output column, or files of a folder whose key columns
+    differ, would give an output whose columns say something else: refused, nothing left."""
+    uri, run_id, csv, _ = scored
+    frame = pd.read_csv(csv)
+    clash = tmp_path / "clash"
+    clash.mkdir()
+    frame.rename(columns={"id": "flag"}).to_csv(clash / "a.csv", index=False)
+    assert _score(uri, f"run={run_id}", f"input={clash / 'a.csv'}",
+                  f"output={tmp_path / 'o.csv'}") == 2
+    assert "column(s) ['flag'] have the names of the output's own columns" in (
+        capsys.readouterr().err)
+    differ = tmp_path / "differ"
+    differ.mkdir()
+    frame.to_csv(differ / "a.csv", index=False)
+    frame.rename(columns={"id": "flow"}).to_csv(differ / "b.csv", index=False)
+    assert _score(uri, f"run={run_id}", f"input={differ}", f"output={tmp_path / 'o.csv'}") == 2
+    assert "score these files separately" in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists() and not list(tmp_path.glob(".o.csv*"))
+
+
 def test_bench_score_is_dispatched_before_hydra_and_can_log_a_run(scored, tmp_path,
                                                                   monkeypatch):
     uri, run_id, csv, logged = scored
