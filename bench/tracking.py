@@ -8,6 +8,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.errors import TrackingError
+from bench.errors import ConfigError, TrackingError
 
 TRACKED_PACKAGES = ("bench", "scikit-learn", "xgboost", "keras", "tensorflow", "mlflow",
                     "hydra-core", "optuna", "pandas", "numpy")
@@ -237,7 +238,7 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None,
 def _client_for(uri: str) -> Any:
     from mlflow import MlflowClient
 
-    return MlflowClient(uri)
+    return MlflowClient(uri, registry_uri=uri)  # models are registered in the runs' store
 
 
 def store_client(uri: str | None = None) -> Any:
@@ -694,22 +695,57 @@ def register_best(uri: str, dataset: str, metric: str = "val_f1", alias: str = "
     earliest run. Returns {"name", "version", "run_id", metric}. ConfigError for a metric
     that is not a VAL metric; TrackingError when no run qualifies.
     """
-    from bench.errors import ConfigError
+    import math
+
+    from bench.report.tables import higher_is_better
 
     if not metric.startswith("val_"):
         raise ConfigError(f"metric={metric}: the best pipeline is chosen on VAL, use a val_* "
                           "metric (e.g. val_f1, val_pr_auc)")
-    ids = list(experiments(uri).values()) if experiment is None else [
-        get_or_create_experiment(uri, experiment)]
-    runs = search_all_runs(uri, ids, f"tags.dataset = '{dataset}' and "
+    name = name or f"bench-{dataset}"
+    check_registration(name, alias)
+    found = experiments(uri)
+    if experiment is not None and experiment not in found:
+        raise TrackingError(f"--experiment {experiment!r}: no such experiment in "
+                            f"{mask_secrets(uri)}; experiments: {', '.join(sorted(found))}")
+    ids = list(found.values()) if experiment is None else [found[experiment]]
+    runs = search_all_runs(uri, ids, f"tags.dataset = {_quoted(dataset)} and "
                                      "attributes.status = 'FINISHED'") if ids else []
-    runs = [r for r in runs if metric in r.data.metrics]
+    runs = [r for r in runs if math.isfinite(r.data.metrics.get(metric, math.nan))]
     if not runs:
         raise TrackingError(f"no finished run of dataset={dataset} with metric {metric} "
-                            f"in {uri}")
-    best = max(runs, key=lambda r: (r.data.metrics[metric], -r.info.start_time))
-    return register_run(uri, best.info.run_id, name or f"bench-{dataset}", alias,
+                            f"in {mask_secrets(uri)}")
+    sign = 1 if higher_is_better(metric) else -1  # val_fpr: the lowest is the best
+    best = max(runs, key=lambda r: (sign * r.data.metrics[metric], -r.info.start_time))
+    return register_run(uri, best.info.run_id, name, alias,
                         f"best of {len(runs)} run(s) of dataset={dataset} by {metric}", metric)
+
+
+def _quoted(value: str) -> str:
+    """`value` as a string literal of MLflow's search filter (a quote in it would end the
+    literal: `it's` was a syntax error, `x' or tags.model = 'y` another filter)."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise ConfigError(f"{value!r}: a value with both ' and \" cannot be searched for")
+
+
+def check_registration(name: str, alias: str) -> None:
+    """ConfigError, before the registry is written, for a model name or alias MLflow would
+    refuse after the model and its version exist (an alias-less version was left behind)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.validation import _validate_model_alias_name, _validate_model_name
+
+    for key, value, check in (("--name", name, _validate_model_name),
+                              ("--alias", alias, _validate_model_alias_name)):
+        try:
+            check(value)
+        except MlflowException as error:
+            raise ConfigError(f"{key} {value!r}: {error.message}") from None
+    if alias.lower() == "latest" or re.fullmatch(r"v\d+", alias.lower()):
+        raise ConfigError(f"--alias {alias!r}: MLflow reserves 'latest' and v<number> for "
+                          "versions; choose another alias (e.g. champion)")
 
 
 def register_run(uri: str, run_id: str, name: str, alias: str, why: str,
@@ -717,6 +753,11 @@ def register_run(uri: str, run_id: str, name: str, alias: str, why: str,
     """Register the logged model of `run_id` as a new version of `name` with `alias`; the
     description says `why` it was chosen and names the pipeline. Returns {"name", "version",
     "run_id", metric, "alias"}."""
+    import mlflow
+
+    check_registration(name, alias)
+    mlflow.set_tracking_uri(uri)  # MLflow resolves the version's source models:/<id> in the
+    # current store, not the client's (it looked in ./mlflow.db, and made that file)
     client = store_client(uri)
     best = client.get_run(run_id)
     tags, metrics = best.data.tags, best.data.metrics
@@ -728,6 +769,14 @@ def register_run(uri: str, run_id: str, name: str, alias: str, why: str,
         client.get_registered_model(name)
     except Exception:
         client.create_registered_model(name)
+    else:
+        try:
+            current = client.get_model_version_by_alias(name, alias)
+        except Exception:
+            current = None
+        if current is not None and current.run_id == run_id:  # not a second, equal version
+            return {"name": name, "version": current.version, "run_id": run_id,
+                    metric: metrics.get(metric), "alias": alias}
     outputs = best.outputs.model_outputs if best.outputs else []
     model_id = outputs[0].model_id if outputs else None  # MLflow 3: the run's logged model
     source = f"models:/{model_id}" if model_id else f"runs:/{run_id}/{MODEL_NAME}"

@@ -299,6 +299,45 @@ def test_register_best_uses_a_val_metric_and_sets_the_alias(compose_cfg):
     assert version.run_id == best.run_id and "val_pr_auc" in version.description
 
 
+def test_register_from_another_folder_with_tracking_uri_picks_the_lowest_fpr(
+        compose_cfg, tmp_path):
+    """`python -m bench.register --tracking-uri` registers from its store wherever it runs (it
+    looked the model up in ./mlflow.db, failed and left that file and an empty model); a
+    lower-is-better metric picks the lowest value; registering again adds no version; a
+    reserved alias or a name MLflow refuses fails before the registry is written."""
+    cfg, first = _run(compose_cfg, "model=logreg")
+    _, second = _run(compose_cfg, "model=naive_bayes")
+    mlflow.set_tracking_uri("sqlite:///" + str(tmp_path / "elsewhere.db"))  # not the store
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+
+    def register(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "bench.register", "--dataset",
+                               "synthetic", "--tracking-uri", cfg.tracking.uri, *args],
+                              cwd=elsewhere, env=env, capture_output=True, text=True,
+                              timeout=300, check=False)
+
+    result = register("--metric", "val_fpr", "--alias", "lowfpr")
+    assert result.returncode == 0, result.stderr[-3000:]
+    best = min((first, second), key=lambda r: r.metrics["val_fpr"])
+    client = MlflowClient(cfg.tracking.uri)
+    version = client.get_model_version_by_alias("bench-synthetic", "lowfpr")
+    assert version.run_id == best.run_id
+    assert list(elsewhere.iterdir()) == []  # no stray store
+    assert register("--metric", "val_fpr", "--alias", "lowfpr").returncode == 0
+    for args, expected in ((["--alias", "latest"], "reserves"),
+                           (["--alias", "a b"], "--alias 'a b'"),
+                           (["--name", "a/b"], "--name 'a/b'"),
+                           (["--experiment", "nope"], "no such experiment")):
+        result = register(*args)
+        assert result.returncode == 2 and expected in result.stderr, result.stderr[-2000:]
+        assert "Traceback" not in result.stderr
+    versions = client.search_model_versions("name='bench-synthetic'")
+    assert [v.version for v in versions] == [version.version]  # nothing added by the above
+    assert "nope" not in tracking.experiments(cfg.tracking.uri)
+
+
 # ------------------------------------------------------------------------------ serving
 def _free_port() -> int:
     with socket.socket() as s:
