@@ -28,8 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         default=os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI,
                         help="the store the runs are in (default: $MLFLOW_TRACKING_URI, "
                         f"else {DEFAULT_URI})")
-    args = parser.parse_args(argv)
-    return exit_code_reporting_user_errors(lambda: _register(args))
+    from bench.secrets import hide_passwords
+
+    return exit_code_reporting_user_errors(lambda: _register(parser.parse_args(hide_passwords(
+        sys.argv[1:] if argv is None else argv))))
 
 
 def _register(args: argparse.Namespace) -> int:

@@ -461,7 +461,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(__doc__)
         return 0
     def score() -> int:
-        run(parse_args(argv))
+        from bench.secrets import hide_passwords
+
+        run(parse_args(hide_passwords(argv)))  # a password never reaches a message or the run
         return 0
 
     return exit_code_reporting_user_errors(score)

@@ -56,17 +56,22 @@ def mask(text: str) -> str:
 
 
 def hide_passwords(argv: Sequence[str]) -> list[str]:
-    """`argv` with the password of every `key=URL` override moved into the environment.
+    """`argv` with the password of every URL of a `key=URL` override (bench, bench score) or
+    of an option (`--tracking-uri URL`, `--tracking-uri=URL`: report, register) moved into the
+    environment.
 
     Raises ConfigError for a password in a URL whose library reads no password variable, and
     for two PostgreSQL URLs with different passwords (use ~/.pgpass for those).
     """
-    out = []
+    out: list[str] = []
     for arg in argv:
         key, sep, value = arg.partition("=")
-        if sep and not arg.startswith("-") and _has_password(value):
-            value = _URL.sub(lambda m, key=key: _hide(key, m[0]), value)
-        out.append(f"{key}{sep}{value}")
+        if sep and _has_password(value) and (not arg.startswith("-") or arg.startswith("--")):
+            value = _URL.sub(lambda m, key=key: _hide(key, m[0]), value)  # key=URL, --opt=URL
+            arg = f"{key}{sep}{value}"
+        elif _has_password(arg) and out and out[-1].startswith("--"):  # --opt URL
+            arg = _URL.sub(lambda m, key=out[-1]: _hide(key, m[0]), arg)
+        out.append(arg)
     return out
 
 

@@ -79,6 +79,10 @@ def test_hide_passwords_finds_them_quoted_in_sweeps_and_in_query_parameters(
     with pytest.raises(ConfigError, match="mysql://") as info:
         hide_passwords([f"tracking.uri='mysql://db/x?password={PLANTED}'"])
     assert PLANTED not in str(info.value)
+    # the options of bench.report and bench.register, and a URL without a port
+    assert hide_passwords(["--tracking-uri", f"http://u:{PLANTED}@127.0.0.1/", "--top", "3",
+                           f"--tracking-uri=postgresql://b:{PLANTED}@db/x"]) == [
+        "--tracking-uri", "http://127.0.0.1/", "--top", "3", "--tracking-uri=postgresql://b@db/x"]
 
 
 def test_cli_quoted_url_password_reaches_no_output_or_file(tmp_path: Path) -> None:

@@ -99,9 +99,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    from bench.secrets import hide_passwords
+
     os.environ.setdefault("MPLBACKEND", "Agg")
-    return exit_code_reporting_user_errors(lambda: _main(args))
+    return exit_code_reporting_user_errors(lambda: _main(parse_args(hide_passwords(
+        sys.argv[1:] if argv is None else argv))))
 
 
 def _main(args: argparse.Namespace) -> int:
