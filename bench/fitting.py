@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from bench.errors import ConfigError
+from bench.errors import ConfigError, DataError
 
 # Libraries whose estimators check some settings only when they fit (solver vs penalty,
 # n_neighbors vs rows, oob_score vs bootstrap): a ValueError/TypeError raised in them is a
@@ -42,11 +42,12 @@ class FittedStage:
 
 
 @contextmanager
-def refusals(group: str, estimator: Any) -> Iterator[None]:
+def refusals(group: str, estimator: Any, rows: str | None = None) -> Iterator[None]:
     """A ValueError/TypeError raised inside scikit-learn or xgboost while `estimator` fits
-    becomes a ConfigError naming the config group and the estimator (one line on the console;
-    the run keeps the traceback in error/traceback.txt). Raised anywhere else (bench's own
-    code) it stays what it is: a bug keeps its traceback."""
+    or scores becomes a ConfigError naming the config group and the estimator (one line on the
+    console; a run keeps the traceback in error/traceback.txt), or, given the `rows` being
+    scored (bench score), a DataError naming them. Raised anywhere else (bench's own code) it
+    stays what it is: a bug keeps its traceback."""
     try:
         yield
     except (ValueError, TypeError) as error:
@@ -56,6 +57,9 @@ def refusals(group: str, estimator: Any) -> Iterator[None]:
         module = frame.tb_frame.f_globals.get("__name__", "") if frame is not None else ""
         if not module.startswith(_REFUSING_LIBRARIES):
             raise
+        if rows is not None:
+            raise DataError(f"{rows}: the model cannot score these values: "
+                            f"{' '.join(str(error).split())}") from error
         raise ConfigError(f"{group}: {type(estimator).__name__} cannot be fitted with these "
                           f"settings on this data: {' '.join(str(error).split())}") from error
 

@@ -33,6 +33,7 @@ import os
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,16 +164,21 @@ def read_csv_chunks(path: Path, inputs: list[tuple[str, str]], rows: int) -> Ite
     strings = {name: str for name, kind in inputs if kind not in NUMERIC_TYPES}
     spec = _spec(inputs)
     first = 0
-    reader = pd.read_csv(path, chunksize=rows, dtype=strings, index_col=False,
-                         keep_default_na=False, na_values=[""], skip_blank_lines=False,
-                         encoding="utf-8-sig")
-    with reader:
-        for frame in reader:
-            # key columns are not checked: blank them in the frame the checker sees
-            checked = frame.assign(**{c: "" for c in header if c not in spec.columns})
-            _check_values(path, checked, spec, first_line=2 + first)
-            yield Chunk(frame, path, first)
-            first += len(frame)
+    try:
+        reader = pd.read_csv(path, chunksize=rows, dtype=strings, index_col=False,
+                             keep_default_na=False, na_values=[""], skip_blank_lines=False,
+                             encoding="utf-8-sig")
+        with reader:
+            for frame in reader:
+                # key columns are not checked: blank them in the frame the checker sees
+                checked = frame.assign(**{c: "" for c in header if c not in spec.columns})
+                _check_values(path, checked, spec, first_line=2 + first)
+                yield Chunk(frame, path, first)
+                first += len(frame)
+    except (pd.errors.ParserError, EOFError, OSError, zlib.error) as error:
+        # an unterminated quote, a row with more fields, a truncated or corrupt gzip
+        raise DataError(f"{path}: cannot be read as CSV (rows from line {first + 2} on): "
+                        f"{' '.join(str(error).split())}") from error
 
 
 def _spec(inputs: list[tuple[str, str]]) -> Any:
@@ -368,6 +374,8 @@ class Summary:
 def score_stream(decision: Any, stream: Iterator[Chunk], inputs: list[tuple[str, str]],
                  writer: Writer, several_sources: bool, progress: Any = None) -> Summary:
     """Score every chunk of `stream` with `decision` and write it; returns the totals."""
+    from bench.fitting import refusals
+
     start = time.perf_counter()
     rows = flagged = 0
     score_seconds = 0.0
@@ -375,7 +383,9 @@ def score_stream(decision: Any, stream: Iterator[Chunk], inputs: list[tuple[str,
     try:
         for chunk in stream:
             tick = time.perf_counter()
-            predicted = decision.predict(model_frame(chunk.frame, inputs))
+            with refusals("model", decision, f"{chunk.source}: rows {chunk.first}-"
+                          f"{chunk.first + len(chunk.frame) - 1}"):
+                predicted = decision.predict(model_frame(chunk.frame, inputs))
             score_seconds += time.perf_counter() - tick
             out = output_frame(chunk, predicted, inputs, several_sources)
             first = first or (chunk.source, list(out.columns))

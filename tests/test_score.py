@@ -154,6 +154,35 @@ def test_key_columns_that_clash_or_differ_between_files_are_refused(scored, tmp_
     assert not (tmp_path / "o.csv").exists() and not list(tmp_path.glob(".o.csv*"))
 
 
+def test_a_file_that_is_not_csv_or_values_the_model_refuses_are_one_line_errors(
+        scored, tmp_path, capsys):
+    """An unterminated quote, a row with more fields, a truncated gzip, a value beyond the
+    model's float32: one error naming the file (and the rows scored), no output left."""
+    import gzip
+
+    uri, run_id, csv, _ = scored
+    lines = csv.read_text().splitlines()
+    fields = lines[5].split(",")
+    fields[0] = '"unterminated'
+    quote = [*lines[:5], ",".join(fields), *lines[6:]]
+    ragged = [*lines[:9], lines[9] + ",1,2", *lines[10:]]
+    huge = pd.read_csv(csv).assign(dur=1e308)
+    files = {"quote.csv": "\n".join(quote), "ragged.csv": "\n".join(ragged)}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text + "\n")
+    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(csv.read_bytes())[:-40])
+    huge.to_csv(tmp_path / "huge.csv", index=False)
+    expected = {"quote.csv": "EOF inside string", "ragged.csv": "line 10, saw 18",
+                "cut.csv.gz": "Compressed file ended",
+                "huge.csv": "the model cannot score these values"}
+    for name, text in expected.items():
+        out = tmp_path / "out" / "o.csv"
+        assert _score(uri, f"run={run_id}", f"input={tmp_path / name}", f"output={out}") == 2
+        error = capsys.readouterr().err
+        assert f"error: {tmp_path / name}:" in error and text in error, error
+        assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
 def test_bench_score_is_dispatched_before_hydra_and_can_log_a_run(scored, tmp_path,
                                                                   monkeypatch):
     uri, run_id, csv, logged = scored

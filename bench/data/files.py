@@ -475,7 +475,8 @@ def _check_values(path: Path, frame: pd.DataFrame, spec: TableSpec, first_line: 
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64",
                                                                    na_value=np.nan)
         absent = values.isna().to_numpy()
-        nan_token = values.str.strip().str.lower().isin(["nan", "-nan", "+nan"]).to_numpy()
+        text = values.where(~values.isna(), "").astype(str)  # ints beyond int64 are objects
+        nan_token = text.str.strip().str.lower().isin(["nan", "-nan", "+nan"]).to_numpy()
         consider(absent, column, "missing value")
         consider(nan_token, column, "NaN value")
         consider(np.isinf(numbers), column, "infinite value")
