@@ -421,7 +421,10 @@ def run(args: Args, echo: Any = print) -> Summary:
     check_output(args)
     with tempfile.TemporaryDirectory() as tmp:
         folder, info = tracking.download_model(args.uri, args.run, tmp)
-        decision = load_decision(folder, unsafe=args.unsafe)
+        try:
+            decision = load_decision(folder, unsafe=args.unsafe)
+        except BenchError as error:  # named by the model's URI, not the temporary folder
+            raise type(error)(str(error).replace(tmp, info["model_uri"])) from None
     inputs = info["inputs"]
     if not inputs:
         raise BenchError(f"{info['model_uri']} has no input signature: cannot check the input")

@@ -665,10 +665,15 @@ def download_model(uri: str, ref: str, dst: str | Path) -> tuple[Path, dict[str,
     if pyfunc.get("loader_module") != "bench.models.decision":
         raise TrackingError(f"{model_uri} is not a bench decision model (logged before bench "
                             "stored thresholds with models?): re-run the experiment")
+    from bench.models.decision import UnsafeModelError, inside
+
+    try:
+        data = inside(local, pyfunc.get("data"), "MLmodel's python_function data")
+    except UnsafeModelError as error:  # named by its URI, not the temporary download folder
+        raise UnsafeModelError(str(error).replace(str(local), model_uri)) from None
     schema = model.get_input_schema()
     inputs = [(spec.name, spec.type.name) for spec in schema.inputs] if schema else []
-    return local / pyfunc["data"], {"run_id": model.run_id, "inputs": inputs,
-                                     "model_uri": model_uri}
+    return data, {"run_id": model.run_id, "inputs": inputs, "model_uri": model_uri}
 
 
 def _latest_runs(uri: str, count: int = 5) -> str:

@@ -269,6 +269,31 @@ def test_decision_file_switched_to_pickle_needs_unsafe(compose_cfg, tmp_path):
     assert not marker.exists()
 
 
+def test_a_decision_file_with_a_non_finite_threshold_or_bad_batch_rows_is_refused(
+        compose_cfg, tmp_path):
+    """NaN flagged no row and -Infinity every row, silently; batch_rows=-5 was a traceback."""
+    folder = tmp_path / "model"
+    _saved_logreg(compose_cfg, folder)
+    meta = json.loads((folder / dm.DECISION_FILE).read_text())
+    for change, expected in (({"threshold": "NaN"}, "not a finite number"),
+                             ({"threshold": "-Infinity"}, "not a finite number"),
+                             ({"batch_rows": -5}, "batch_rows -5"),
+                             ({"batch_rows": "abc"}, "batch_rows 'abc'")):
+        (folder / dm.DECISION_FILE).write_text(json.dumps({**meta, **change}))
+        with pytest.raises(dm.UnsafeModelError, match=expected):
+            dm.load_decision(folder)
+
+
+def test_model_files_may_name_only_files_inside_the_model_folder(tmp_path):
+    """A tampered MLmodel `data:` or a part's file name pointing elsewhere is refused."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    assert dm.inside(folder, "data/decision", "data") == (folder / "data/decision").resolve()
+    for name in ("../elsewhere", "/etc/passwd", "data/../../x", None, ""):
+        with pytest.raises(dm.UnsafeModelError):
+            dm.inside(folder, name, "data")
+
+
 def test_cloudpickle_format_is_an_explicit_opt_in(compose_cfg, tmp_path):
     pipeline, X = _fitted(compose_cfg, "model=logreg")
     dm.save_decision(dm.Decision(pipeline, 0.5), tmp_path, model_format="cloudpickle")

@@ -27,6 +27,7 @@ model is data only and this module never imports mlflow.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,8 +223,20 @@ def _write_part(value: Any, folder: Path, index: int) -> ExternalPart:
     return part
 
 
+def inside(folder: Path, name: Any, what: str) -> Path:
+    """`folder / name`, refused (UnsafeModelError) unless `name` is a relative path that stays
+    inside `folder`: a model file names only its own files (a tampered MLmodel or part pointed
+    at files elsewhere on the machine)."""
+    if not isinstance(name, str) or not name:
+        raise UnsafeModelError(f"{folder}: {what} is missing or not a file name: {name!r}")
+    path = (folder / name).resolve()
+    if not path.is_relative_to(folder.resolve()):
+        raise UnsafeModelError(f"{folder}: {what} {name!r} points outside the model's folder")
+    return path
+
+
 def _read_part(part: ExternalPart, folder: Path) -> Any:
-    path = folder / part.file
+    path = inside(folder, part.file, "a part's file")
     if part.kind == "xgboost":
         import xgboost
 
@@ -312,9 +325,14 @@ def read_metadata(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / DECISION_FILE
     try:
         meta = json.loads(path.read_text())
-        float(meta["threshold"])
+        threshold = float(meta["threshold"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UnsafeModelError(f"{path}: not a bench decision file ({error})") from error
+    if not math.isfinite(threshold):  # NaN flagged nothing, -inf everything, silently
+        raise UnsafeModelError(f"{path}: threshold {meta['threshold']!r} is not a finite number")
+    rows = meta.get("batch_rows", 1)
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        raise UnsafeModelError(f"{path}: batch_rows {rows!r} is not an integer >= 1")
     return meta
 
 
