@@ -511,6 +511,35 @@ def check_launch(cfg: DictConfig, multirun: bool) -> None:
     sampler = (hydra.get("sweeper") or {}).get("sampler") if multirun else None
     if isinstance(sampler, DictConfig) and sampler.get("_target_") is not None:
         _check_sampler(str(sampler.get("_target_")))
+        plain = OmegaConf.to_container(sampler, resolve=False)
+        nested = [key for key, _, _ in _targets_with_params(plain, "hydra.sweeper.sampler")
+                  if key != "hydra.sweeper.sampler"]
+        if nested:  # Hydra would build it with the sampler
+            raise ConfigError(f"{nested[0]}._target_: the sampler's arguments build nothing; "
+                              "only hydra.sweeper.sampler._target_ names a class")
+
+
+def check_search_space(cfg: DictConfig, argv: Sequence[str]) -> None:
+    """Every sweep of an Optuna search (hydra.sweeper.params and the command line's
+    `key=interval(...)`, `key=choice(...)`) makes an Optuna distribution: `int(interval(5,2))`
+    or a log interval from 0 was a ValueError traceback after the study and its parent run
+    existed."""
+    sweeper = (cfg.get("hydra") or {}).get("sweeper") or {}
+    if str(sweeper.get("_target_", "")) != "bench.sweeps.sweeper.OptunaSweeper":
+        return
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra_plugins.hydra_optuna_sweeper._impl import create_optuna_distribution_from_override
+
+    lines = [f"{key}={value}" for key, value in (sweeper.get("params") or {}).items()]
+    lines += [arg for arg in argv if not arg.startswith("-") and "=" in arg]
+    for override in OverridesParser.create().parse_overrides(lines):
+        if not override.is_sweep_override():
+            continue
+        try:
+            create_optuna_distribution_from_override(override)
+        except Exception as error:  # ValueError of Optuna's distributions, a bad choice mix
+            raise ConfigError(f"{override.input_line}: not a search space Optuna can sample "
+                              f"({' '.join(str(error).split())})") from None
 
 
 # Settings of Hydra's joblib launcher that joblib checks only once the grid launches (or
@@ -642,6 +671,9 @@ def check_sweeper(sweeper: Any) -> None:
         if key in OPTUNA_SAMPLER:
             OPTUNA_SAMPLER[key].check(f"hydra.sweeper.sampler.{key}", value)
     storage = plain.get("storage")
+    if isinstance(storage, str) and storage and "://" not in storage:  # a journal file
+        check_output_folder("hydra.sweeper.storage", str(Path(storage).parent or "."),
+                            f"hydra.sweeper.storage={storage}")
     if isinstance(storage, str) and "://" in storage:
         from sqlalchemy.engine import make_url
 
@@ -737,6 +769,7 @@ def preflight(argv: Sequence[str], config_dir: str) -> DictConfig | None:
     if multirun:  # a joblib grid's workers warm up while the checks import the models
         from bench.launchers import warm_workers
 
+        check_search_space(first, argv)
         check_launcher(first.hydra.get("launcher"))
         warm_workers.start(first.hydra.launcher)
     unchanged: list[tuple[str | None, str | None]] = [(None, None)]

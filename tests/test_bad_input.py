@@ -152,8 +152,18 @@ CONFIG_CASES = [
     # the generators' own limits, before the first cell (cell 0 ran, cell 1 failed)
     (["-m", "dataset.n_rows=3000,50"], ["dataset.n_rows=50", "[100, inf]"]),
     (["dataset=graph_traffic", "dataset.factor_low=5"], ["factor_low <= factor_high", "5"]),
+    # an Optuna search that cannot start: checked before the study and its parent run exist
+    (["-m", "hparams_search=xgboost_optuna", "model.max_depth=int(interval(5,2))"],
+     ["model.max_depth=int(interval(5,2))", "low <= high"]),
+    (["-m", "hparams_search=xgboost_optuna", "model.learning_rate=tag(log,interval(0,0.3))"],
+     ["model.learning_rate=tag(log,interval(0,0.3))", "log=True"]),
+    (["-m", "hparams_search=xgboost_optuna", "hydra.sweeper.storage=README/x.journal"],
+     ["hydra.sweeper.storage=README/x.journal", "is a file"]),
+    (["-m", "hparams_search=xgboost_optuna",
+      "+hydra.sweeper.sampler.foo._target_=pathlib.Path.touch"],
+     ["hydra.sweeper.sampler.foo._target_"]),
 ]
-FAST = {0, 3, 6, 33, 60, 70, 79, 81, 83}
+FAST = {0, 3, 6, 33, 60, 70, 79, 81, 83, 85}
 
 
 @pytest.mark.parametrize(("args", "expected"), [

@@ -207,7 +207,8 @@ class _SweeperImpl(OptunaSweeperImpl):
             study = optuna.create_study(study_name=self.study_name,
                                         storage=make_storage(self.storage), sampler=self.sampler,
                                         directions=directions, load_if_exists=True)
-        except SQLAlchemyError as error:  # a database storage that cannot be reached or used
+        except (SQLAlchemyError, OSError) as error:  # a database that cannot be reached or
+            # used, a journal file that cannot be created
             raise ConfigError(mask(f"hydra.sweeper.storage={self.storage}: cannot open the "
                                    f"study's storage: {error}".splitlines()[0])) from None
         check_resumed(study, self.config, self.storage, directions, objectives, space)
