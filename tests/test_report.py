@@ -284,6 +284,18 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys) -> None:
         report_main(["--help"])
     assert done.value.code == 0
     assert "--tracking-uri" in capsys.readouterr().out
+    uri = f"sqlite:///{tmp_path / 'missing.db'}"  # checked before the store is read
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "old_report").mkdir()
+    (tmp_path / "old_report" / "other.csv").write_text("stale")
+    for args, expected in ((["--output", str(tmp_path / "a_file")], "is a file"),
+                           (["--output", str(tmp_path / "a_file" / "sub")], "is a file"),
+                           (["--output", str(tmp_path / "old_report")], "not empty"),
+                           (["--compare", "none/logreg", "none/logreg"], "two different")):
+        assert report_main(["--tracking-uri", uri, "--no-log", *args]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("error: ") and expected in error, error
+    assert [p.name for p in (tmp_path / "old_report").iterdir()] == ["other.csv"]
 
 
 # -- 5. the HTML in a real headless browser ------------------------------------------------

@@ -112,6 +112,10 @@ def _main(args: argparse.Namespace) -> int:
 
     if not 0 < args.alpha < 1 or not 0 < args.confidence < 1:
         raise ConfigError("--alpha and --confidence must lie in (0, 1)")
+    if args.compare and args.compare[0] == args.compare[1]:
+        raise ConfigError(f"--compare {args.compare[0]} {args.compare[1]}: name two different "
+                          "pipelines")
+    _check_output(args.output)
     uri = normalise_uri(args.tracking_uri)
     tags = parse_tag_filters(args.tag)
     keys = [k.strip() for k in args.pipeline_keys.split(",") if k.strip()]
@@ -150,6 +154,22 @@ def _main(args: argparse.Namespace) -> int:
                             args.report_experiment)
         print(f"MLflow run {run_id} (experiment '{args.report_experiment}', run 'report')")
     return 0
+
+
+def _check_output(folder: Path | None) -> None:
+    """Before any run is read: `--output` is a folder that does not exist yet or is empty,
+    and can be created (an empty value wrote into the current folder, an existing report's
+    stale tables were mixed with the new ones and logged with them, a file was a traceback)."""
+    from bench.validate import check_output_folder
+
+    if folder is None:
+        return
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--output {folder}: is a file, not a folder")
+    if folder.is_dir() and any(folder.iterdir()):
+        raise ConfigError(f"--output {folder}: exists and is not empty; the report's files "
+                          "would mix with its files: name a new folder")
+    check_output_folder("--output", str(folder), f"--output {folder}")
 
 
 def _check_logged(option: str, metric: str, runs: Any) -> None:
