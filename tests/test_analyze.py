@@ -5,6 +5,7 @@ synthetic data, the per-dataset column choices, and the NSL-KDD chi-square figur
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -207,3 +208,20 @@ def test_analyze_runs_a_grid_with_benchs_grid_sweeper(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("[analyze] MLflow run ") == 2
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("tsne_rows", 0, "analyze.tsne_rows=0"), ("pca_rows", -5, "analyze.pca_rows=-5"),
+    ("tsne_perplexity", 0, "analyze.tsne_perplexity=0"),
+    ("corr_threshold", 2, "analyze.corr_threshold=2"),
+    ("random_state", "abc", "analyze.random_state='abc'"),
+    ("tsne_perplexity", 5000, "must be below analyze.tsne_rows")])
+def test_analyze_options_are_checked_before_anything_runs(key, value, expected):
+    """tsne_rows=0 or a perplexity of 0 were tracebacks after the run existed, and
+    corr_threshold=2 was taken: check_options runs before the data is loaded."""
+    from bench.analyze.__main__ import check_options
+
+    options = OmegaConf.create({"corr_threshold": 0.9, "pca_rows": 20000, "tsne_rows": 2000,
+                                "tsne_perplexity": 30, "random_state": 0, key: value})
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        check_options(options)

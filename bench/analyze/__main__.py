@@ -18,6 +18,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from bench.analyze.columns import resolve_columns
+from bench.errors import ConfigError
 from bench.shutdown import skip_final_collection
 
 # analyze.yaml and its columns/ group live apart from bench/conf, so `bench --help` does not
@@ -40,6 +41,7 @@ def run_analysis(cfg: DictConfig, out_dir: str | Path, echo: Callable[[str], Any
     from bench.analyze.sections import analyse
     from bench.instantiate import build
 
+    check_options(cfg.analyze)
     tracking.preflight(cfg.tracking.uri)
     dataset = build(cfg.dataset)
     frame, schema = dataset.train, dataset.schema
@@ -65,6 +67,25 @@ def run_analysis(cfg: DictConfig, out_dir: str | Path, echo: Callable[[str], Any
         echo(f"[analyze] {line}")
     echo(f"[analyze] MLflow run {run.run_id} (experiment '{experiment}'); files in {out_dir}")
     return AnalysisResult(run.run_id, experiment, out_dir, dict(run.metrics))
+
+
+def check_options(options: DictConfig) -> None:
+    """ConfigError naming the `analyze.*` key, before the data is loaded or a run created
+    (tsne_rows=0 or perplexity=0 were tracebacks after the run existed, corr_threshold=2 was
+    taken)."""
+    from bench.validate import POSITIVE, SEED, integer, number
+
+    rules = {"corr_threshold": number(0, 1, low_open=True), "pca_rows": integer(2),
+             "tsne_rows": integer(2), "tsne_perplexity": POSITIVE, "random_state": SEED,
+             "max_levels_plot": integer(1)}
+    plain = OmegaConf.to_container(options, resolve=True)
+    assert isinstance(plain, dict)
+    for key, rule in rules.items():
+        if key in plain:
+            rule.check(f"analyze.{key}", plain[key])
+    if plain.get("tsne_perplexity", 30) >= plain.get("tsne_rows", 2000):
+        raise ConfigError(f"analyze.tsne_perplexity={plain['tsne_perplexity']} must be below "
+                          f"analyze.tsne_rows={plain['tsne_rows']} (t-SNE's requirement)")
 
 
 def key_statistics(metrics: dict[str, Any]) -> list[str]:

@@ -29,6 +29,10 @@ def resolve_columns(configured: Mapping[str, Any], schema: Any, columns: list[st
     if unknown:
         raise ConfigError(f"analyze.columns name(s) {unknown} that the dataset does not have; "
                           f"its columns: {columns}")
+    text = [c for c in out["bytes"] if c not in schema.numeric]
+    if text:  # a Welch t-test of a text column's codes means nothing
+        raise ConfigError(f"analyze.columns.bytes: {text} are not numeric features; numeric "
+                          f"columns: {list(schema.numeric)}")
     return out
 
 
