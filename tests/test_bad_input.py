@@ -313,6 +313,7 @@ def test_bad_data_file_names_file_line_column_value(tmp_path, content, expected)
     (["-m", "dataset.path=good.csv,missing.csv"], ["dataset.path", "missing.csv", "not found"]),
     (["+dataset.lable=Label"], ["dataset.lable", "dataset.label"]),
     (["dataset.chunk_rows=0"], ["dataset.chunk_rows=0"]),
+    (["dataset.normal=[benign]"], ["dataset.normal=['benign']", "'BENIGN'"]),  # when read
 ])
 def test_table_options_are_refused_before_the_first_cell(tmp_path, args, expected):
     """dataset=table's options and files are checked with every config of the command (they

@@ -185,6 +185,7 @@ def load(
     _check_same_types(frames, headers)
     counts = CleanCounts()
     frames = _clean(frames, headers, opts, roles, counts)
+    _check_declared_values(frames, opts, roles)
     names = pd.CategoricalDtype([p.name for p in paths])
     for p, frame in frames.items():
         frame[SOURCE_FILE] = pd.Series(p.name, index=frame.index).astype(names)
@@ -196,6 +197,22 @@ def load(
     notes.update(_notes(opts, roles, counts, categorical, how, parts))
     return Dataset(name=name, schema=schema, train=parts["train"], test=parts.get("test"),
                    notes=notes)
+
+
+def _check_declared_values(frames: Mapping[Path, pd.DataFrame], options: TableOptions,
+                           roles: Roles) -> None:
+    """DataError when no row of any file has a value of dataset.normal (or of
+    dataset.attack): a misspelt or wrongly cased value made every row an attack, and the
+    split then said TRAIN had no normal rows."""
+    present = sorted(set().union(*(set(frame[roles.raw].astype(str).unique())
+                                   for frame in frames.values())))
+    for key in ("normal", "attack"):
+        declared = list(getattr(options, key))
+        if declared and not set(declared) & set(present):
+            shown = present[:20] + (["..."] if len(present) > 20 else [])
+            raise DataError(f"dataset.{key}={declared}: no row's {options.label!r} has one of "
+                            f"these values (compared as text, case-sensitive); its values: "
+                            f"{shown}")
 
 
 def check_options(path: str | Sequence[str] | None = None, label: str | None = None,
