@@ -507,6 +507,7 @@ def check_launch(cfg: DictConfig, multirun: bool) -> None:
     for section in ("job_logging", "hydra_logging"):
         _check_logging(f"hydra.{section}", hydra.get(section))
     if multirun:
+        _check_plugin_targets(hydra)
         check_sweeper(hydra.get("sweeper"))
     sampler = (hydra.get("sweeper") or {}).get("sampler") if multirun else None
     if isinstance(sampler, DictConfig) and sampler.get("_target_") is not None:
@@ -517,6 +518,27 @@ def check_launch(cfg: DictConfig, multirun: bool) -> None:
         if nested:  # Hydra would build it with the sampler
             raise ConfigError(f"{nested[0]}._target_: the sampler's arguments build nothing; "
                               "only hydra.sweeper.sampler._target_ names a class")
+
+
+# bench's plugin classes that are registered when Hydra starts them (bench.sweeps.callback)
+_REGISTERED_LATER = {"sweeper": {"bench.sweeps.sweeper.OptunaSweeper"}}
+
+
+def _check_plugin_targets(hydra: Any) -> None:
+    """hydra.launcher and hydra.sweeper name plugin classes Hydra knows (Hydra refused any
+    other with a RuntimeError traceback)."""
+    from hydra.core.plugins import Plugins
+    from hydra.plugins.launcher import Launcher
+    from hydra.plugins.sweeper import Sweeper
+
+    for key, kind in (("launcher", Launcher), ("sweeper", Sweeper)):
+        node = hydra.get(key)
+        target = node.get("_target_") if isinstance(node, DictConfig) else None
+        known = sorted({f"{c.__module__}.{c.__name__}" for c in Plugins.instance().discover(kind)}
+                       | _REGISTERED_LATER.get(key, set()))
+        if target is not None and target not in known:
+            raise ConfigError(f"hydra.{key}._target_={target}: not a {key} plugin; choose one "
+                              f"with hydra/{key}=<name> (classes: {', '.join(known)})")
 
 
 def check_search_space(cfg: DictConfig, argv: Sequence[str]) -> None:
@@ -690,6 +712,7 @@ def check_sweeper(sweeper: Any) -> None:
 # Classes a logging config may name (`class:` / `()`): the standard library's and colorlog's,
 # and bench's console handler and formatter (exact names).
 _LOGGING_CLASSES = ("logging.", "colorlog.")
+_LOGGING_EXT = ("ext://sys.stdout", "ext://sys.stderr")  # what logging's `ext://` may reach
 
 
 def _check_logging(key: str, node: Any) -> None:
@@ -700,6 +723,9 @@ def _check_logging(key: str, node: Any) -> None:
     stack: list[tuple[str, Any]] = [(key, plain)]
     while stack:
         where, value = stack.pop()
+        if isinstance(value, str) and value.startswith("ext://") and value not in _LOGGING_EXT:
+            raise ConfigError(f"{where}={value}: logging configs may name only "
+                              f"{', '.join(_LOGGING_EXT)} with ext://")
         if isinstance(value, dict):
             for name, child in value.items():
                 if name in ("class", "()") and not (

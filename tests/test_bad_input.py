@@ -162,6 +162,13 @@ CONFIG_CASES = [
     (["-m", "hparams_search=xgboost_optuna",
       "+hydra.sweeper.sampler.foo._target_=pathlib.Path.touch"],
      ["hydra.sweeper.sampler.foo._target_"]),
+    # Hydra's own plugin and logging settings (Hydra refused them with a traceback)
+    (["-m", "seed=0,1", "hydra.launcher._target_=pathlib.Path.touch"],
+     ["hydra.launcher._target_=pathlib.Path.touch", "not a launcher plugin"]),
+    (["-m", "seed=0,1", "hydra.sweeper._target_=pathlib.Path.touch"],
+     ["hydra.sweeper._target_=pathlib.Path.touch", "not a sweeper plugin"]),
+    (["hydra.job_logging.handlers.console.stream=ext://os.getcwd"],
+     ["hydra.job_logging.handlers.console.stream=ext://os.getcwd", "ext://sys.stdout"]),
 ]
 FAST = {0, 3, 6, 33, 60, 70, 79, 81, 83, 85}
 
