@@ -370,3 +370,20 @@ def test_cells_differing_only_in_the_model_share_the_fitted_selector_and_match_c
                                            "selector.n_estimators=11")
     run_experiment(other_cfg, other_choices)  # another selector: preprocessing kept, RF refitted
     assert stages == {"preprocess": 2, "select": 3}
+
+
+def test_a_selector_asked_for_more_than_train_has_says_what_it_kept(caplog):
+    """PCA components and top-k features beyond TRAIN's columns are capped with a warning
+    (they were capped silently, while the params said 10000)."""
+    import logging
+
+    from bench.features.selectors import CappedPCA, rf_importance
+
+    X = np.random.default_rng(0).normal(size=(60, 4))
+    y = np.arange(60) % 2
+    with caplog.at_level(logging.WARNING, logger="bench"):
+        assert CappedPCA(n_components=50).fit(X).transform(X).shape == (60, 4)
+        assert rf_importance(k=9, n_estimators=5).fit(X, y).transform(X).shape == (60, 4)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("selector.n_components=50" in m and "4 kept" in m for m in messages), messages
+    assert any("selector.k=9" in m and "4 kept" in m for m in messages), messages

@@ -6,6 +6,7 @@ bench.models.keras_nets (it needs Keras, imported lazily).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,17 @@ from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_selection import SelectFromModel
 from sklearn.utils.validation import check_is_fitted
+
+log = logging.getLogger(__name__)
+
+
+def _capped(key: str, asked: int, kept: int, X: Any) -> int:
+    """`kept`, said on the console when it is less than `asked` (the run's params show what
+    was asked; reports/selected_features.txt lists what was kept)."""
+    if kept < asked:
+        log.warning(f"[selector] {key}={asked} is more than TRAIN allows ({X.shape[1]} "
+                    f"features, {X.shape[0]} rows): {kept} kept")
+    return kept
 
 
 class AtMost:
@@ -26,7 +38,7 @@ class AtMost:
         self.k = k
 
     def __call__(self, X: Any) -> int:
-        return min(self.k, X.shape[1])
+        return _capped("selector.k", self.k, min(self.k, X.shape[1]), X)
 
     def __repr__(self) -> str:
         return f"AtMost({self.k})"
@@ -51,7 +63,8 @@ class CappedPCA(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any = None) -> CappedPCA:
-        n = min(self.n_components, X.shape[1], X.shape[0])
+        n = _capped("selector.n_components", self.n_components,
+                    min(self.n_components, X.shape[1], X.shape[0]), X)
         self.pca_ = PCA(n_components=n, whiten=self.whiten, random_state=self.random_state)
         self.pca_.fit(X)
         self.n_features_in_ = X.shape[1]
