@@ -520,8 +520,11 @@ def check_launch(cfg: DictConfig, multirun: bool) -> None:
                               "only hydra.sweeper.sampler._target_ names a class")
 
 
-# bench's plugin classes that are registered when Hydra starts them (bench.sweeps.callback)
-_REGISTERED_LATER = {"sweeper": {"bench.sweeps.sweeper.OptunaSweeper"}}
+# bench's plugin classes, registered by bench.launchers.prepare_cli before Hydra starts and
+# by bench.sweeps.callback when Hydra builds the sweep
+_REGISTERED_LATER = {"sweeper": {"bench.sweeps.sweeper.OptunaSweeper",
+                                 "bench.launchers.grid_sweeper.BasicSweeper"},
+                     "launcher": {"bench.launchers.ray_launcher.RayLauncher"}}
 
 
 def _check_plugin_targets(hydra: Any) -> None:

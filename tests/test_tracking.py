@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from bench.errors import TrackingError
+from bench.errors import ConfigError, TrackingError
 from bench.experiment import run_experiment
 from bench.tracking import config_id, flatten, preflight
 
@@ -77,8 +77,8 @@ def test_logged_model_reloads_and_reproduces_scores(compose_cfg):
 
 def test_a_crashing_model_leaves_a_failed_run_with_its_traceback(compose_cfg):
     cfg, choices = compose_cfg("model=logreg", "model.C=-1.0")  # sklearn rejects C <= 0
-    with pytest.raises(ValueError, match="C"):
-        run_experiment(cfg, choices)
+    with pytest.raises(ConfigError, match=r"model: LogisticRegression .*'C' parameter"):
+        run_experiment(cfg, choices)  # scikit-learn's refusal, told as the user's setting
     client = MlflowClient(cfg.tracking.uri)
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert len(runs) == 1
@@ -87,7 +87,7 @@ def test_a_crashing_model_leaves_a_failed_run_with_its_traceback(compose_cfg):
     mlflow.set_tracking_uri(cfg.tracking.uri)
     traceback_text = mlflow.artifacts.load_text(
         f"runs:/{runs[0].info.run_id}/error/traceback.txt")
-    assert "Traceback" in traceback_text
+    assert "Traceback" in traceback_text and "InvalidParameterError" in traceback_text
 
 
 def test_unreachable_tracking_server_fails_before_training():
