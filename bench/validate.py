@@ -134,6 +134,10 @@ RULES: dict[str, Mapping[str, Rule]] = {
     "bench.data.split.StratifiedSplit": _SPLIT,
     "bench.data.split.BlockedSplit": _SPLIT,
     "bench.data.split.GroupedSplit": {**_SPLIT, "group": TEXT_OR_NULL, "holdout": FRACTION},
+    "bench.data.split.ByTimeSplit": {  # numbers since the epoch, in pandas' units
+        "val_size": FRACTION, "unit": choice(None, "s", "ms", "us", "ns"),
+        "dayfirst": BOOLEAN},
+    "bench.data.split.ByFileSplit": {"val_size": FRACTION, "seed": SEED},
     "bench.features.preprocess.build_preprocessor": {
         "log1p": LOG1P, "skew_threshold": number(-math.inf, math.inf, True, True),
         "min_frequency": MIN_FREQUENCY},
