@@ -78,11 +78,7 @@ def fit_selector(selector: Any, previous: FittedStage, y_train: Any, y_val: Any
                  ) -> FittedStage:
     """The selector fitted on the preprocessed TRAIN (VAL for early stopping only)."""
     start = time.perf_counter()
-    with refusals("selector", selector):
-        if accepts_validation(selector):
-            selector.fit(previous.train, y_train, validation_data=(previous.val, y_val))
-        else:
-            selector.fit(previous.train, y_train)
+    _fit_on("selector", selector, previous, y_train, y_val)
     train, val = selector.transform(previous.train), selector.transform(previous.val)
     return FittedStage(selector, train, val, time.perf_counter() - start)
 
@@ -90,12 +86,19 @@ def fit_selector(selector: Any, previous: FittedStage, y_train: Any, y_val: Any
 def fit_model(model: Any, previous: FittedStage, y_train: Any, y_val: Any) -> float:
     """Fit the model on the selected TRAIN features (VAL for early stopping only); seconds."""
     start = time.perf_counter()
-    with refusals("model", model):
-        if accepts_validation(model):
-            model.fit(previous.train, y_train, validation_data=(previous.val, y_val))
-        else:
-            model.fit(previous.train, y_train)
+    _fit_on("model", model, previous, y_train, y_val)
     return time.perf_counter() - start
+
+
+def _fit_on(group: str, estimator: Any, previous: FittedStage, y_train: Any, y_val: Any
+            ) -> None:
+    """`estimator.fit` on what `previous` made of TRAIN; VAL only to estimators that take
+    `validation_data` (early stopping)."""
+    with refusals(group, estimator):
+        if accepts_validation(estimator):
+            estimator.fit(previous.train, y_train, validation_data=(previous.val, y_val))
+        else:
+            estimator.fit(previous.train, y_train)
 
 
 def assemble(preprocess: FittedStage, selector: FittedStage, model: Any) -> Pipeline:

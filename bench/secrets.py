@@ -31,10 +31,10 @@ MASK = "***"
 # scheme://user:password@ -> the password group; the user part may be empty (`:pw@`)
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][\w+.-]*://[^/\s:@]*:)(?P<pw>[^@\s/]+)(?=@)")
 # a password given as a query parameter (libpq, SQLAlchemy and MySQL drivers read these)
-_QUERY_PASSWORD = re.compile(r"(?P<head>[?&](?:password|passwd|pwd)=)(?P<pw>[^&#\s'\"]+)",
-                             re.IGNORECASE)
-# one URL inside an override's value, which Hydra may quote ('...', "...") or list (a,b, [a,b])
 _QUERY_PASSWORD_NAMES = ("password", "passwd", "pwd")
+_QUERY_PASSWORD = re.compile(rf"(?P<head>[?&](?:{'|'.join(_QUERY_PASSWORD_NAMES)})=)"
+                             r"(?P<pw>[^&#\s'\"]+)", re.IGNORECASE)
+# one URL inside an override's value, which Hydra may quote ('...', "...") or list (a,b, [a,b])
 _URL = re.compile(r"\b[a-zA-Z][\w+.-]*://[^\s,'\"\[\]()]+")
 # environment variables whose values are secrets: masked wherever they appear in text
 SECRET_ENV = ("PGPASSWORD", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")

@@ -708,7 +708,6 @@ def register_best(uri: str, dataset: str, metric: str = "val_f1", alias: str = "
         raise ConfigError(f"metric={metric}: the best pipeline is chosen on VAL, use a val_* "
                           "metric (e.g. val_f1, val_pr_auc)")
     name = name or f"bench-{dataset}"
-    check_registration(name, alias)
     found = experiments(uri)
     if experiment is not None and experiment not in found:
         raise TrackingError(f"--experiment {experiment!r}: no such experiment in "

@@ -3,6 +3,7 @@ the experiment prefixes them with the split (val_f1, test_roc_auc)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import warnings
@@ -21,10 +22,12 @@ from sklearn.metrics import (
 )
 
 
-def binary_metric_names() -> list[str]:
+@functools.cache
+def binary_metric_names() -> tuple[str, ...]:
     """The names `binary_metrics` returns for labels with both classes (what a run logs as
     val_<name>), read from the function itself so that a check cannot drift from it."""
-    return sorted(binary_metrics(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.6, 0.4]), 0.5))
+    return tuple(sorted(binary_metrics(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.6, 0.4]),
+                                       0.5)))
 
 
 def binary_metrics(y_true: Any, scores: Any, threshold: float) -> dict[str, float]:
