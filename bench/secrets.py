@@ -28,8 +28,11 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 from bench.errors import ConfigError
 
 MASK = "***"
-# scheme://user:password@ -> the password group; the user part may be empty (`:pw@`)
-_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][\w+.-]*://[^/\s:@]*:)(?P<pw>[^@\s/]+)(?=@)")
+# scheme://user:password@ -> the password group; the user part may be empty (`:pw@`). The
+# password runs to the LAST `@` before a space, a quote or the next URL, so one that holds an
+# unencoded `@`, `/`, `?` or `#` is masked whole; digits then `/?#` are a port (`host:5000/a@b`).
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][\w+.-]*://[^/\s:@]*:)(?!\d+[/?#])"
+                           r"(?P<pw>(?:(?!://)[^\s'\"])+)(?=@)")
 # a password given as a query parameter (libpq, SQLAlchemy and MySQL drivers read these)
 _QUERY_PASSWORD_NAMES = ("password", "passwd", "pwd")
 _QUERY_PASSWORD = re.compile(rf"(?P<head>[?&](?:{'|'.join(_QUERY_PASSWORD_NAMES)})=)"
@@ -111,6 +114,7 @@ def _hide(key: str, url: str) -> str:
     in_query = [value for name, value in parse_qsl(parts.query, keep_blank_values=True)
                 if name.lower() in _QUERY_PASSWORD_NAMES]
     if parts.password is None and not in_query:
+        _refuse_unparsed_password(key, url)
         return url
     if (parts.password is not None and in_query) or len(set(in_query)) > 1:
         raise ConfigError(f"{key}={mask(url)}: give the password once, not in both the user "
@@ -137,7 +141,18 @@ def _hide(key: str, url: str) -> str:
         raise ConfigError(
             f"{key}={mask(url)}: bench can move a password out of postgresql:// and http(s):// "
             f"URLs only; for {parts.scheme}:// give it through the environment, not the URL")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    hidden = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    _refuse_unparsed_password(key, hidden)
+    return hidden
+
+
+def _refuse_unparsed_password(key: str, url: str) -> None:
+    """ConfigError when `url` still shows a password that URL parsing did not find: one
+    holding `/`, `?` or `#` ends the host early (`u:pa/ss@host`), so no library reads it."""
+    if _has_password(url):
+        raise ConfigError(f"{key}={mask(url)}: the URL's password holds a character that URLs "
+                          "reserve (/ ? # @); percent-encode it (/ as %2F, ? as %3F, # as %23, "
+                          "@ as %40)")
 
 
 def _export(key: str, name: str, value: str) -> None:

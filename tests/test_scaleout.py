@@ -30,6 +30,28 @@ def test_mask_hides_url_passwords_and_keeps_the_rest() -> None:
         "sqlite:///mlruns/mlflow.db http://host:5000")
 
 
+def test_a_password_with_unencoded_reserved_characters_is_masked_whole_or_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`@` inside a password is parsed (the last `@` ends it) and moved out; `/`, `?` or `#`
+    end the host early, so no library would read the password: refused, never left in the
+    URL. A port followed by a path or query holding `@` is not a password."""
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setattr("bench.secrets._EXPORTED", set())
+    secret = "p@ss/w?o#rd"
+    assert mask(f"x postgresql://u:{secret}@db/x,postgresql://v:w@db/y") == (
+        "x postgresql://u:***@db/x,postgresql://v:***@db/y")
+    assert hide_passwords([f"tracking.uri=postgresql://u:{PLANTED}@x@db/x"]) == [
+        "tracking.uri=postgresql://u@db/x"]
+    assert os.environ["PGPASSWORD"] == PLANTED + "@x"
+    for reserved in "/?#":
+        with pytest.raises(ConfigError, match="percent-encode") as info:
+            hide_passwords([f"tracking.uri=postgresql://u:{PLANTED}{reserved}x@db/x"])
+        assert PLANTED not in str(info.value)
+    for url in ("http://host:5000/x?email=a@b.c", "http://host:5000?e=a@b"):
+        assert mask(url) == url
+        assert hide_passwords([f"tracking.uri={url}"]) == [f"tracking.uri={url}"]
+
+
 def test_hide_passwords_moves_them_to_the_variables_the_libraries_read(
         monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("PGPASSWORD", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
