@@ -15,7 +15,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from bench.errors import ConfigError, run_reporting_user_errors
+from bench.errors import ConfigError, hydras_failed_job_line_hidden, run_reporting_user_errors
 from bench.instantiate import HYDRA_CALLBACKS, HYDRA_LOGGING
 from bench.objective import objective_value
 
@@ -153,7 +153,8 @@ def _main() -> None:
     first = preflight(sys.argv[1:], CONFIG_DIR)
     if first is not None:
         _warm_up_helper(first)
-    hydra_main()
+    with hydras_failed_job_line_hidden():
+        hydra_main()
 
 
 def _warm_up_helper(cfg: DictConfig) -> None:

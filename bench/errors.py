@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -84,3 +85,37 @@ def _reported(error: Exception) -> int:
         raise error
     print(f"error: {message}", file=sys.stderr)
     return getattr(error, "exit_code", None) or getattr(error.__cause__, "exit_code", 2)
+
+
+# What Hydra writes on stderr before it re-raises a failed job's exception
+# (hydra.core.utils.JobReturn.return_value); bench reports that exception in its own line.
+HYDRA_FAILED_JOB_LINE = "Error executing job with overrides: "
+
+
+class _StderrWithoutHydrasJobLine:
+    """`stream` without the lines that start with HYDRA_FAILED_JOB_LINE (Hydra writes each
+    in one call); everything else is the stream's own (isatty, fileno, encoding ...)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if text.startswith(HYDRA_FAILED_JOB_LINE):
+            return len(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def hydras_failed_job_line_hidden() -> Iterator[None]:
+    """Inside: Hydra's "Error executing job with overrides: [...]" line is not printed, so a
+    job's error is one line (`error: ...`, run_reporting_user_errors; a grid's summary names
+    each failed cell). Handlers that Hydra's logging set up meanwhile keep writing through."""
+    original = sys.stderr
+    sys.stderr = _StderrWithoutHydrasJobLine(original)
+    try:
+        yield
+    finally:
+        sys.stderr = original

@@ -184,9 +184,10 @@ RULES: dict[str, Mapping[str, Rule]] = {
 }
 RULES["xgboost.XGBRegressor"] = RULES["xgboost.XGBClassifier"]
 # Loaders whose options depend on each other or name files: their own check, which raises
-# what the loader would before reading a row (called with the target's parameters).
-OPTION_CHECKS = {"bench.data.table.load": "bench.data.table.check_options",
-                 "bench.data.graph_traffic.load": "bench.data.graph_traffic.check_options"}
+# what the loader would before reading a row (called with the target's parameters): a
+# missing data file stops a command before its first cell, not inside it.
+OPTION_CHECKS = {f"bench.data.{name}.load": f"bench.data.{name}.check_options"
+                 for name in ("table", "graph_traffic", "nslkdd", "unsw", "snmp_mib", "kaggle_nid")}
 # The threshold's checks live in its class (built below): its keys are named there.
 _BENCH_KEYS: dict[str, Rule] = {
     "seed": SEED, "evaluation.latency_batch_rows": integer(1),
@@ -235,6 +236,7 @@ def _check_plain(cfg: DictConfig, plain: dict[str, Any]) -> None:
         check_node(node, group)
         for key, target, params in _targets_with_params(plain[group], group):
             _check_rules(key, target, params)
+    _check_split_sizes(plain["split"], plain["dataset"])
     built = {group: build_for_validation(cfg[group], group)
              for group in ("split", "threshold", "preprocess", "selector", "model")}
     _check_kinds(built, plain)
@@ -245,6 +247,22 @@ def _check_plain(cfg: DictConfig, plain: dict[str, Any]) -> None:
 
 
 _ABSENT = object()
+# splits whose VAL and TEST are both shares of all rows (when the dataset has no fixed TEST)
+_SHARES_OF_ALL_ROWS = ("bench.data.split.StratifiedSplit", "bench.data.split.BlockedSplit")
+# bench's loaders that read a fixed TEST partition, and the option that names its file(s)
+_FIXED_TEST_OPTIONS = ("test_file", "test_path")
+
+
+def _check_split_sizes(split: Mapping[str, Any], dataset: Mapping[str, Any]) -> None:
+    """val_size + test_size < 1 where both are shares of all rows, so TRAIN keeps rows; with
+    a fixed TEST partition (dataset.test_file / test_path set) test_size is unused."""
+    if split.get("_target_") not in _SHARES_OF_ALL_ROWS or any(
+            dataset.get(option) for option in _FIXED_TEST_OPTIONS):
+        return
+    val, test = split.get("val_size"), split.get("test_size")
+    if _is_number(val) and _is_number(test) and val + test >= 1.0:
+        raise ConfigError(f"split.val_size + split.test_size must be < 1 (TRAIN would get no "
+                          f"rows), got {val} + {test}")
 
 
 def _select(plain: Mapping[str, Any], dotted: str) -> Any:

@@ -31,6 +31,7 @@ def _assert_refused(result: subprocess.CompletedProcess, tmp_path: Path, expecte
     assert "Traceback" not in output, output[-3000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, result.stderr[-3000:]
+    assert "Error executing job" not in result.stderr  # Hydra's line before bench's
     for text in expected:
         assert text in errors[0], (text, errors[0])
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()  # no run was created
@@ -171,8 +172,14 @@ CONFIG_CASES = [
      ["hydra.sweeper._target_=pathlib.Path.touch", "not a sweeper plugin"]),
     (["hydra.job_logging.handlers.console.stream=ext://os.getcwd"],
      ["hydra.job_logging.handlers.console.stream=ext://os.getcwd", "ext://sys.stdout"]),
+    # shares of all rows that leave TRAIN nothing (found when the data was split)
+    (["split.val_size=0.6", "split.test_size=0.4"], ["val_size + split.test_size", "0.6 + 0.4"]),
+    (["split=blocked", "split.val_size=0.5", "split.test_size=0.5"], ["0.5 + 0.5"]),
+    # a grid whose second cell's data file is missing stops before the first cell runs
+    (["-m", "dataset=synthetic,snmp_mib", "paths.data_dir=nowhere"],
+     ["SNMP-MIB.csv", "not found", "BENCH_DATA_DIR"]),
 ]
-FAST = {0, 3, 6, 33, 62, 72, 81, 83, 85, 87}
+FAST = {0, 3, 6, 33, 62, 72, 81, 83, 85, 87, 96}
 
 
 @pytest.mark.parametrize(("args", "expected"), [

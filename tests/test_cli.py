@@ -101,6 +101,9 @@ def test_malformed_data_file_names_file_row_column_value(tmp_path):
     assert result.returncode == 2, result.stderr[-2000:]
     assert "SNMP-MIB.csv" in result.stderr and "oops" in result.stderr
     assert SCHEMA.numeric[-1] in result.stderr and "line 4" in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.strip()][-1].startswith(
+        "error: ")  # found inside the job: bench's one line, not Hydra's "Error executing job"
+    assert "Error executing job" not in result.stderr
     assert not list((tmp_path / "cache").glob("*.parquet"))
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()  # no run was created
 

@@ -8,6 +8,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from bench.app import CONFIG_DIR
+from bench.errors import ConfigError
 from bench.instantiate import build
 from bench.validate import validate_config
 
@@ -34,8 +35,8 @@ def test_option_composes_and_instantiates(compose_cfg, group, option, tmp_path):
     cfg, choices = compose_cfg(f"{group}={option}", *extra, small=False)
     assert choices[group] == option
     OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
-    if cfg.dataset._target_ == "bench.data.table.load":  # the files it names must exist
-        _stand_in_files(cfg, tmp_path / "data")
+    if not cfg.dataset._target_.endswith(("synthetic.load", "graph_traffic.load")):
+        _stand_in_files(cfg, tmp_path / "data")  # the files it names must exist
     validate_config(cfg)  # every shipped option passes the up-front validation
     if group in ("split", "selector", "model", "threshold"):
         assert build(cfg[group]) is not None
@@ -47,9 +48,9 @@ def test_option_composes_and_instantiates(compose_cfg, group, option, tmp_path):
 
 
 def _stand_in_files(cfg, folder: Path) -> None:
-    """Empty files where a table preset's path and test_path point (validation checks that
-    they exist, and reads none), and paths.data_dir set to their folder."""
-    for key in ("path", "test_path"):
+    """Empty files where a dataset's files point (validation checks that they exist, and
+    reads none), and paths.data_dir set to their folder."""
+    for key in ("path", "test_path", "train_file", "test_file", "unlabelled_file"):
         names = cfg.dataset.get(key) or []
         for name in [names] if isinstance(names, str) else names:
             file = folder / str(name).replace("*", "stand-in")
@@ -114,3 +115,21 @@ def test_the_grid_sweeper_still_refuses_a_cell_whose_group_choice_does_not_compo
     with pytest.raises(HydraException, match="no_such_model"):
         sweeper.validate_batch_is_legal([["model=logreg", "seed=1"], ["model=logreg", "seed=2"],
                                          ["model=no_such_model", "seed=1"]])
+
+
+def test_split_shares_leaving_train_empty_are_refused_unless_test_is_fixed(compose_cfg,
+                                                                            tmp_path):
+    """val_size + test_size >= 1 is refused when both are shares of all rows; a dataset with
+    a fixed TEST file leaves test_size unused, so there the pair is valid."""
+    cfg, _ = compose_cfg("split.val_size=0.5", "split.test_size=0.5")
+    with pytest.raises(ConfigError, match=r"0\.5 \+ 0\.5"):
+        validate_config(cfg)
+    cfg, _ = compose_cfg("dataset=nslkdd", "split.val_size=0.5", "split.test_size=0.5",
+                         small=False)
+    _stand_in_files(cfg, tmp_path)
+    validate_config(cfg)  # KDDTest+ is TEST; VAL is half of KDDTrain+
+    cfg, _ = compose_cfg("dataset=nslkdd", "dataset.test_file=null", "split.val_size=0.5",
+                         "split.test_size=0.5", small=False)
+    _stand_in_files(cfg, tmp_path)
+    with pytest.raises(ConfigError, match="TRAIN would get no rows"):
+        validate_config(cfg)

@@ -11,16 +11,17 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import inspect
 import io
 import logging
 import os
 import warnings
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -96,6 +97,15 @@ def source_name(path: Path | str) -> str:
     """The file's name without a trailing `.gz` (the name checksums are published under)."""
     name = Path(path).name
     return name[:-3] if name.endswith(".gz") else name
+
+
+def bound_arguments(function: Callable[..., Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    """`function`'s arguments for the call `function(**options)`, defaults filled in (a
+    loader's check_options reads the same values its load would; validation already refused
+    unknown option names)."""
+    bound = inspect.signature(function).bind_partial(**options)
+    bound.apply_defaults()
+    return dict(bound.arguments)
 
 
 def check_verify_mode(verify: str) -> str:

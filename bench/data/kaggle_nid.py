@@ -10,12 +10,13 @@ metrics). There is no attack family; `class` is a label proxy.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from bench.data.cache import TableCache, load_table, source_notes, verify_summary
 from bench.data.dataset import Dataset, Schema
-from bench.data.files import PUBLISHERS, TableSpec, check_verify_mode, locate
+from bench.data.files import PUBLISHERS, TableSpec, bound_arguments, check_verify_mode, locate
 from bench.data.nslkdd import CATEGORICAL, FEATURES, NUMERIC
 
 LOADER_VERSION = "kaggle_nid.v1"
@@ -43,6 +44,20 @@ def _prepare(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _files(data_dir: str | Path, verify: str, train_file: str, unlabelled_file: str | None
+           ) -> tuple[Path, Path | None]:
+    check_verify_mode(verify)
+    return (locate(data_dir, train_file, "kaggle_nid"),
+            locate(data_dir, unlabelled_file, "kaggle_nid") if unlabelled_file else None)
+
+
+def check_options(**options: Any) -> None:
+    """What `load(**options)` refuses before reading a row (its files exist); bench.validate
+    calls it for every config of a command."""
+    args = bound_arguments(load, options)
+    _files(args["data_dir"], args["verify"], args["train_file"], args["unlabelled_file"])
+
+
 def load(
     data_dir: str | Path,
     cache_dir: str | Path | None = None,
@@ -56,10 +71,8 @@ def load(
     `test` is always None (TEST is re-split from `train_file`). `unlabelled_file=None` skips
     the unlabelled file. Raises DataError for a missing or malformed file.
     """
-    check_verify_mode(verify)
+    train_path, unlabelled_path = _files(data_dir, verify, train_file, unlabelled_file)
     cache = TableCache(cache_dir)
-    train_path = locate(data_dir, train_file, "kaggle_nid")
-    unlabelled_path = locate(data_dir, unlabelled_file, "kaggle_nid") if unlabelled_file else None
     tables = {"train": load_table(train_path, TRAIN_SPEC, cache, LOADER_VERSION, verify,
                                   _prepare)}
     if unlabelled_path is not None:

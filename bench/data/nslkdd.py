@@ -13,12 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from bench.data.cache import TableCache, load_table, source_notes, verify_summary
 from bench.data.dataset import Dataset, Schema
-from bench.data.files import PUBLISHERS, TableSpec, check_verify_mode, find, locate
+from bench.data.files import PUBLISHERS, TableSpec, bound_arguments, check_verify_mode, find, locate
 from bench.errors import ConfigError
 
 LOADER_VERSION = "nslkdd.v1"
@@ -79,6 +80,36 @@ def _prepare(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # One flat sequence (files -> tables -> notes -> Dataset) a little over 50 lines.
+def _files(data_dir: str | Path, verify: str, train_file: str, test_file: str | None,
+           extra_test_files: Mapping[str, str] | None
+           ) -> tuple[dict[str, Path], dict[str, str]]:
+    """({role: path} of the files `load` reads, notes on extra test files not found); raises
+    what `load` would before reading a row: a missing train/test file, a bad name or mode."""
+    check_verify_mode(verify)
+    paths = {"train": locate(data_dir, train_file, "nslkdd")}
+    if test_file:
+        paths["test"] = locate(data_dir, test_file, "nslkdd")
+    notes: dict[str, str] = {}
+    for extra, file in (extra_test_files or {}).items():
+        if not re.fullmatch(r"test[a-z0-9]+", str(extra)):
+            raise ConfigError(f"dataset.extra_test_files: name {extra!r} must match "
+                              "test[a-z0-9]+ (its metrics are <name>_f1, ...)")
+        path = find(data_dir, file)
+        if path is None:
+            notes[f"data.{extra}"] = f"{file} not found in {data_dir}: not scored"
+        else:
+            paths[extra] = path
+    return paths, notes
+
+
+def check_options(**options: Any) -> None:
+    """What `load(**options)` refuses before reading a row (its files exist); bench.validate
+    calls it for every config of a command, so a grid stops before its first cell."""
+    args = bound_arguments(load, options)
+    _files(args["data_dir"], args["verify"], args["train_file"], args["test_file"],
+           args["extra_test_files"])
+
+
 def load(
     data_dir: str | Path,
     cache_dir: str | Path | None = None,
@@ -96,21 +127,8 @@ def load(
     `Dataset.extra_tests` when present; a missing one is skipped with a note. Raises DataError
     for a missing train/test, malformed or (with verify="strict") non-matching file.
     """
-    check_verify_mode(verify)
+    paths, notes = _files(data_dir, verify, train_file, test_file, extra_test_files)
     cache = TableCache(cache_dir)
-    paths = {"train": locate(data_dir, train_file, "nslkdd")}
-    if test_file:
-        paths["test"] = locate(data_dir, test_file, "nslkdd")
-    notes: dict[str, str] = {}
-    for extra, file in (extra_test_files or {}).items():
-        if not re.fullmatch(r"test[a-z0-9]+", str(extra)):
-            raise ConfigError(f"dataset.extra_test_files: name {extra!r} must match "
-                              "test[a-z0-9]+ (its metrics are <name>_f1, ...)")
-        path = find(data_dir, file)
-        if path is None:
-            notes[f"data.{extra}"] = f"{file} not found in {data_dir}: not scored"
-        else:
-            paths[extra] = path
     tables = {role: load_table(path, SPEC, cache, LOADER_VERSION, verify, _prepare)
               for role, path in paths.items()}
     notes["data.source"] = " ".join(PUBLISHERS["nslkdd"])

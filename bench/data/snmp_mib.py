@@ -10,12 +10,13 @@ literally named `tcp?ActiveOpens` (as distributed).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from bench.data.cache import TableCache, load_table, source_notes, verify_summary
 from bench.data.dataset import Dataset, Schema
-from bench.data.files import PUBLISHERS, TableSpec, check_verify_mode, locate
+from bench.data.files import PUBLISHERS, TableSpec, bound_arguments, check_verify_mode, locate
 
 LOADER_VERSION = "snmp_mib.v1"
 
@@ -49,6 +50,18 @@ def _prepare(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _file(data_dir: str | Path, verify: str, train_file: str) -> Path:
+    check_verify_mode(verify)
+    return locate(data_dir, train_file, "snmp_mib")
+
+
+def check_options(**options: Any) -> None:
+    """What `load(**options)` refuses before reading a row (its file exists); bench.validate
+    calls it for every config of a command."""
+    args = bound_arguments(load, options)
+    _file(args["data_dir"], args["verify"], args["train_file"])
+
+
 def load(
     data_dir: str | Path,
     cache_dir: str | Path | None = None,
@@ -61,8 +74,7 @@ def load(
     Raises DataError for a missing or malformed file (or a checksum mismatch with
     verify="strict").
     """
-    check_verify_mode(verify)
-    table = load_table(locate(data_dir, train_file, "snmp_mib"), SPEC, TableCache(cache_dir),
+    table = load_table(_file(data_dir, verify, train_file), SPEC, TableCache(cache_dir),
                        LOADER_VERSION, verify, _prepare)
     notes = {"data.source": " ".join(PUBLISHERS["snmp_mib"]), **source_notes("train", table)}
     notes["data.verify"] = verify_summary({"train": table})

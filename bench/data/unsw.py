@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ from bench.data.files import (
     PUBLISHERS,
     DataWarning,
     TableSpec,
+    bound_arguments,
     check_verify_mode,
     find,
     missing_files_error,
@@ -128,6 +130,26 @@ def _resplit_notes(partition: str, described: str) -> dict[str, str]:
                              "re-split from it (not comparable with the official split)")}
 
 
+def _files(data_dir: str | Path, verify: str, train_file: str | None, test_file: str | None
+           ) -> dict[str, Path]:
+    """{partition it is named as: path} of the configured files that exist (one at least)."""
+    check_verify_mode(verify)
+    configured = {"training": train_file, "testing": test_file}
+    paths = {role: find(data_dir, fname) for role, fname in configured.items() if fname}
+    found = {role: path for role, path in paths.items() if path is not None}
+    if not found:
+        names = [fname for fname in configured.values() if fname]
+        raise missing_files_error(data_dir, names, "unsw")
+    return found
+
+
+def check_options(**options: Any) -> None:
+    """What `load(**options)` refuses before reading a row (a file exists); bench.validate
+    calls it for every config of a command."""
+    args = bound_arguments(load, options)
+    _files(args["data_dir"], args["verify"], args["train_file"], args["test_file"])
+
+
 def load(
     data_dir: str | Path,
     cache_dir: str | Path | None = None,
@@ -144,14 +166,8 @@ def load(
     DataWarning. Raises DataError when neither file exists, both hold the same partition, or a
     file is malformed (or, with verify="strict", fails its checksum).
     """
-    check_verify_mode(verify)
-    configured = {"training": train_file, "testing": test_file}
-    paths = {role: find(data_dir, fname) for role, fname in configured.items() if fname}
-    found = {role: path for role, path in paths.items() if path is not None}
-    if not found:
-        names = [fname for fname in configured.values() if fname]
-        raise missing_files_error(data_dir, names, "unsw")
-    by_partition = _partitions(found, TableCache(cache_dir), verify)
+    by_partition = _partitions(_files(data_dir, verify, train_file, test_file),
+                               TableCache(cache_dir), verify)
     notes = {"data.source": " ".join(PUBLISHERS["unsw"])}
     described = [f"{t.path.name} = {p} partition ({len(t.frame):,} rows, by {how})"
                  for p, (t, how) in by_partition.items()]

@@ -59,7 +59,7 @@ def _names(key: str, value: object) -> tuple[str, ...]:
 class TableOptions:
     """Validated options; column names are the normalised header names (see `header`)."""
 
-    label: str | None
+    label: str | None = None  # required: __post_init__ names it when missing
     normal: tuple[str, ...] = ()
     attack: tuple[str, ...] = ()
     family: str | None = None
