@@ -18,12 +18,18 @@ differ in the last bit with the batch layout. `exact=true` always uses the run's
 every .csv, .csv.gz and .parquet in it, in name order.
 `dataset=` reads a dataset through its bench loader (e.g. `dataset=nslkdd` scores the
 headerless KDDTest+.txt, its TEST partition; `part=unlabelled` for Kaggle's Test_data.csv).
-Every row is checked against the model's input signature first: a missing column, a missing,
-non-numeric, NaN or infinite value stops the command with one `error:` line naming the file,
-line (CSV, header = line 1) or row, column and value; the output is written to a temporary
-file and moved into place only when every row is scored. The output holds `row` (the row's
-0-based position in its source), the input's other (key) columns, `anomaly_score` (float64,
-higher = more likely attack) and `flag` (1 when anomaly_score >= the run's VAL threshold).
+Every row is checked against the model's input signature first: a missing or duplicated
+column, a column whose type cannot be the input's (dates for a number, true/false for a
+non-boolean number), a missing, non-numeric, NaN or infinite value stops the command with one
+`error:` line naming the file, line (CSV, header = line 1) or row, column and value; numbers
+given for a string input are taken as text (as CSV reads them); blank lines at the end of a
+CSV are not rows. The output is written to a temporary file and moved into place only when
+every row is scored. It holds `row` (the row's 0-based position in its source), the input's
+other (key) columns (from CSV as text, exactly as written; a Parquet output refuses a column
+whose type changes between files), `anomaly_score` (float64, higher = more likely attack) and
+`flag` (1 when anomaly_score >= the run's VAL threshold). A categorical input holding values
+the fitted encoder never saw (one-hot encodes them as all zeros) gets one warning line at the
+end: rows, share and examples.
 `log=true` records the scoring as its own MLflow run, tagged with the model's run id.
 """
 
@@ -33,7 +39,6 @@ import os
 import sys
 import tempfile
 import time
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,14 +48,20 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import BenchError, ConfigError, DataError, exit_code_reporting_user_errors
+from bench.score_input import (
+    NUMERIC_TYPES,
+    Chunk,
+    check_frame,
+    input_files,
+    read_csv_chunks,
+    read_parquet_chunks,
+)
 from bench.shutdown import skip_final_collection
 
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
 OUTPUT_COLUMNS = ("row", "source", "anomaly_score", "flag")  # bench's own output columns
 KEYS = ("run", "input", "dataset", "part", "output", "chunk_rows", "exact", "log", "unsafe",
         "tracking.uri", "experiment")
-NUMERIC_TYPES = ("double", "float", "long", "integer", "boolean")
-INPUT_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one summary line
 
 
@@ -123,111 +134,6 @@ def parse_args(argv: Sequence[str]) -> Args:
 
 
 # ------------------------------------------------------------------------------ reading
-@dataclass
-class Chunk:
-    """Rows of one source; `first` = 0-based position of the first row in its source."""
-
-    frame: pd.DataFrame
-    source: Path | str
-    first: int
-
-
-def _input_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.name.endswith(INPUT_SUFFIXES))
-        if not files:
-            raise DataError(f"{path}: no .csv, .csv.gz or .parquet file in this folder")
-        return files
-    if not path.is_file():
-        from bench.data.files import find
-
-        found = find(path.parent, path.name)  # name or name.gz, as the loaders look
-        if found is None:
-            raise DataError(f"{path}: no such file or folder (nor {path.name}.gz)")
-        path = found
-    if not path.name.endswith(INPUT_SUFFIXES):
-        raise DataError(f"{path}: bench score reads .csv, .csv.gz or .parquet files with a "
-                        "header; for a dataset's own files (e.g. the headerless NSL-KDD "
-                        ".txt) use dataset=<name>")
-    return [path]
-
-
-def read_csv_chunks(path: Path, inputs: list[tuple[str, str]], rows: int) -> Iterator[Chunk]:
-    """Validated chunks of a CSV file with a header (bench.data.files' checks and messages)."""
-    from bench.data.files import _check_values, _read_header
-
-    header = _read_header(path)
-    missing = [name for name, _ in inputs if name not in header]
-    if missing:
-        raise DataError(f"{path}: line 1 (header), column {missing[0]!r}: missing column(s) "
-                        f"{missing} that the model needs (a headerless file? use dataset=)")
-    strings = {name: str for name, kind in inputs if kind not in NUMERIC_TYPES}
-    spec = _spec(inputs)
-    first = 0
-    try:
-        reader = pd.read_csv(path, chunksize=rows, dtype=strings, index_col=False,
-                             keep_default_na=False, na_values=[""], skip_blank_lines=False,
-                             encoding="utf-8-sig")
-        with reader:
-            for frame in reader:
-                # key columns are not checked: blank them in the frame the checker sees
-                checked = frame.assign(**{c: "" for c in header if c not in spec.columns})
-                _check_values(path, checked, spec, first_line=2 + first)
-                yield Chunk(frame, path, first)
-                first += len(frame)
-    except (pd.errors.ParserError, EOFError, OSError, zlib.error) as error:
-        # an unterminated quote, a row with more fields, a truncated or corrupt gzip
-        raise DataError(f"{path}: cannot be read as CSV (rows from line {first + 2} on): "
-                        f"{' '.join(str(error).split())}") from error
-
-
-def _spec(inputs: list[tuple[str, str]]) -> Any:
-    from bench.data.files import TableSpec
-
-    return TableSpec(columns=tuple(name for name, _ in inputs),
-                     numeric=tuple(name for name, kind in inputs if kind in NUMERIC_TYPES))
-
-
-def read_parquet_chunks(path: Path, inputs: list[tuple[str, str]], rows: int
-                        ) -> Iterator[Chunk]:
-    """Chunks of a Parquet file, `rows` at a time (pyarrow record batches)."""
-    import pyarrow.parquet as pq
-
-    try:
-        handle = pq.ParquetFile(path)
-    except Exception as error:
-        raise DataError(f"{path}: not a readable Parquet file ({error})") from error
-    first = 0
-    for batch in handle.iter_batches(batch_size=rows):
-        frame = batch.to_pandas()
-        check_frame(frame, path, first, inputs)
-        yield Chunk(frame, path, first)
-        first += len(frame)
-
-
-def check_frame(frame: pd.DataFrame, source: Path | str, first: int,
-                inputs: list[tuple[str, str]]) -> None:
-    """DataError at the first missing column or bad value (row = 0-based position in
-    `source`): numeric columns must hold finite numbers, string columns non-missing values."""
-    missing = [name for name, _ in inputs if name not in frame.columns]
-    if missing:
-        raise DataError(f"{source}: column {missing[0]!r}: missing column(s) {missing} that "
-                        "the model needs")
-    for name, kind in inputs:
-        values = frame[name]
-        if kind in NUMERIC_TYPES:
-            numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64",
-                                                                       na_value=np.nan)
-            bad = ~np.isfinite(numbers)
-        else:
-            bad = values.isna().to_numpy()
-        if bad.any():
-            row = int(np.argmax(bad))
-            raise DataError(f"{source}: row {first + row}, column {name!r}: "
-                            f"{'missing or non-numeric' if kind in NUMERIC_TYPES else 'missing'}"
-                            f" value {values.iloc[row]!r}")
-
-
 def read_dataset(args: Args, inputs: list[tuple[str, str]]) -> Iterator[Chunk]:
     """The `part` (test, else unlabelled) of a dataset read by its bench loader, in chunks."""
     from hydra import compose, initialize_config_dir
@@ -246,8 +152,7 @@ def read_dataset(args: Args, inputs: list[tuple[str, str]]) -> Iterator[Chunk]:
                           "(test, unlabelled or train)")
     source = f"dataset={args.dataset} part={part}"
     for start in range(0, len(frame), args.chunk_rows):
-        chunk = frame.iloc[start : start + args.chunk_rows]
-        check_frame(chunk, source, start, inputs)
+        chunk = check_frame(frame.iloc[start : start + args.chunk_rows], source, start, inputs)
         yield Chunk(chunk, source, start)
 
 
@@ -256,7 +161,7 @@ def chunks(args: Args, inputs: list[tuple[str, str]]) -> Iterator[Chunk]:
         yield from read_dataset(args, inputs)
         return
     assert args.input is not None
-    for path in _input_files(args.input):
+    for path in input_files(args.input):
         if path.name.endswith(".parquet"):
             yield from read_parquet_chunks(path, inputs, args.chunk_rows)
         else:
@@ -287,7 +192,7 @@ def check_output(args: Args) -> None:
     check_output_folder("output", str(out.parent), f"output={out}")
     if args.input is None or not out.exists():
         return
-    for source in _input_files(args.input):
+    for source in input_files(args.input):
         if os.path.samefile(out, source):
             raise ConfigError(f"output={out}: is the input file {source}; scoring would "
                               "replace it, name another output file")
@@ -317,7 +222,9 @@ def output_frame(chunk: Chunk, predicted: pd.DataFrame, inputs: list[tuple[str, 
 
 class Writer:
     """CSV or Parquet output, appended chunk by chunk into a temporary file next to `path`,
-    moved onto `path` by `commit` (so no half-written output is ever left)."""
+    moved onto `path` by `commit` (so no half-written output is ever left). Parquet: the
+    first chunk sets each column's type; a later chunk whose column cannot take it (text
+    after numbers, a fraction after integers) is a DataError naming both types."""
 
     def __init__(self, path: Path) -> None:
         if not path.name.endswith((".csv", ".parquet")):
@@ -328,24 +235,66 @@ class Writer:
         os.close(fd)
         self.tmp = Path(name)
         self.parquet: Any = None
-        self.started = False
+        self.started: Any = None  # the source of the first chunk written, once one is
 
-    def write(self, frame: pd.DataFrame) -> None:
+    def write(self, frame: pd.DataFrame, source: Path | str = "input") -> None:
         if self.path.name.endswith(".csv"):
             frame.to_csv(self.tmp, mode="a" if self.started else "w", header=not self.started,
                          index=False)
         else:
-            import pyarrow as pa
             import pyarrow.parquet as pq
 
+            table = self._table(frame, source)
             if self.parquet is None:
-                table = pa.Table.from_pandas(frame, preserve_index=False)
                 self.parquet = pq.ParquetWriter(self.tmp, table.schema)
-            else:
-                table = pa.Table.from_pandas(frame, schema=self.parquet.schema,
-                                             preserve_index=False)
             self.parquet.write_table(table)
-        self.started = True
+        self.started = self.started or str(source)
+
+    def _table(self, frame: pd.DataFrame, source: Path | str) -> Any:
+        """`frame` as an Arrow table with the first chunk's schema."""
+        import pyarrow as pa
+
+        arrow_errors = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
+        try:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+        except arrow_errors as error:  # e.g. a key column of mixed Python objects
+            where = ""
+            for name in frame.columns:
+                try:
+                    pa.Array.from_pandas(frame[name])
+                except arrow_errors:
+                    where = f" column {name!r}:"
+                    break
+            raise DataError(f"{source}:{where} cannot be written to Parquet: "
+                            f"{' '.join(str(error).split())}") from None
+        if self.parquet is None:  # a column with no value yet: text, as CSV key columns are
+            schema = pa.schema([pa.field(f.name, pa.large_string()) if pa.types.is_null(f.type)
+                                else f for f in table.schema], metadata=table.schema.metadata)
+            return table.cast(schema)
+        schema = self.parquet.schema
+        if table.schema.names != schema.names:
+            raise DataError(f"{source}: columns {table.schema.names} differ from those of "
+                            f"{self.started} ({schema.names}); score these files separately")
+        columns = []
+        for field, want in zip(table.schema, schema, strict=True):
+            column = table.column(field.name)
+            if field.type != want.type:
+                why = ""  # cast only within a kind: never numbers into text or back
+                if pa.types.is_null(field.type) or _kind(field.type) == _kind(want.type):
+                    try:
+                        column = column.cast(want.type)
+                    except arrow_errors as failed:
+                        why = f" ({' '.join(str(failed).split())})"
+                    else:
+                        columns.append(column)
+                        continue
+                raise DataError(
+                    f"{source}: column {field.name!r}: type {field.type} here, {want.type} "
+                    f"in the rows written before (from {self.started}){why}; a Parquet output "
+                    "has one type per column: give the column one type in every input file, "
+                    "or score these files separately")
+            columns.append(column)
+        return pa.Table.from_arrays(columns, schema=schema)
 
     def commit(self) -> None:
         if self.parquet is not None:
@@ -359,12 +308,107 @@ class Writer:
         self.tmp.unlink(missing_ok=True)
 
 
+def _kind(arrow_type: Any) -> str:
+    """number, text, binary, timestamp, date or the type itself: a later chunk's column is
+    cast to the first chunk's type only within its kind."""
+    import pyarrow as pa
+
+    types = pa.types
+    if types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    kinds = {"number": (types.is_integer, types.is_floating, types.is_decimal),
+             "text": (types.is_string, types.is_large_string, types.is_string_view),
+             "binary": (types.is_binary, types.is_large_binary, types.is_fixed_size_binary),
+             "timestamp": (types.is_timestamp,), "date": (types.is_date,)}
+    for kind, tests in kinds.items():
+        if any(test(arrow_type) for test in tests):
+            return kind
+    return str(arrow_type)
+
+
+class UnseenCategories:
+    """Per categorical input of a fitted encoder in `pipeline` (OneHotEncoder, OrdinalEncoder,
+    ... that accepts unknown values): rows holding a value the encoder never saw in training,
+    counted chunk by chunk (one-hot with handle_unknown=ignore encodes them as all zeros)."""
+
+    EXAMPLES = 5
+
+    def __init__(self, pipeline: Any, inputs: list[tuple[str, str]]) -> None:
+        names = {name for name, _ in inputs}
+        self.known: dict[str, tuple[pd.Index, str]] = {}  # column -> (categories, encoded as)
+        for step in _steps(pipeline):
+            categories = getattr(step, "categories_", None)
+            columns = getattr(step, "feature_names_in_", None)
+            if (categories is None or columns is None
+                    or getattr(step, "handle_unknown", "error") == "error"):
+                continue
+            for index, (column, known) in enumerate(zip(columns, categories, strict=False)):
+                if column in names and column not in self.known:
+                    self.known[str(column)] = (pd.Index(known), _encoded_as(step, index))
+        self.rows = 0
+        self.unseen = {column: 0 for column in self.known}
+        self.examples: dict[str, list[Any]] = {column: [] for column in self.known}
+
+    def update(self, frame: pd.DataFrame) -> None:
+        """Count the rows of `frame` (the model's columns) whose category is new."""
+        self.rows += len(frame)
+        for column, (known, _) in self.known.items():
+            values = frame[column]
+            distinct = pd.Index(pd.unique(values))
+            new = distinct[~distinct.isin(known)]
+            if len(new):
+                self.unseen[column] += int(values.isin(new).sum())
+                examples = self.examples[column]
+                examples += [v for v in new if v not in examples][:self.EXAMPLES - len(examples)]
+
+    def warnings(self) -> list[str]:
+        """One line per column holding new categories: rows, share, examples."""
+        lines = []
+        for column, count in self.unseen.items():
+            if count:
+                shown = ", ".join(_short(v) for v in self.examples[column])
+                lines.append(f"column {column!r}: {count:,} of {self.rows:,} rows "
+                             f"({count / self.rows:.2%}) hold categories unseen in training, "
+                             f"{self.known[column][1]} (e.g. {shown})")
+        return lines
+
+
+def _steps(root: Any) -> Iterator[Any]:
+    """`root` and every estimator nested in it (Pipeline steps, ColumnTransformer and
+    FeatureUnion parts)."""
+    yield root
+    children = [step for _, step in getattr(root, "steps", [])]
+    children += [part for _, part, _ in getattr(root, "transformers_", [])]
+    children += [part for _, part in getattr(root, "transformer_list", [])]
+    for child in children:
+        if not isinstance(child, str):  # "passthrough" or "drop"
+            yield from _steps(child)
+
+
+def _encoded_as(encoder: Any, index: int) -> str:
+    unknown = getattr(encoder, "handle_unknown", "")
+    infrequent = getattr(encoder, "infrequent_categories_", None)
+    if unknown == "infrequent_if_exist" and infrequent and infrequent[index] is not None:
+        return "encoded as its infrequent category"
+    if unknown in ("ignore", "infrequent_if_exist"):
+        return "encoded as all zeros"
+    if unknown == "use_encoded_value":
+        return f"encoded as {getattr(encoder, 'unknown_value', None)!r}"
+    return f"encoded as unknown (handle_unknown={unknown!r})"
+
+
+def _short(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
+
+
 @dataclass
 class Summary:
     rows: int
     flagged: int
     seconds: float
     score_seconds: float
+    warnings: tuple[str, ...] = ()  # categories unseen in training, one line per column
 
     @property
     def rows_per_second(self) -> float:
@@ -380,20 +424,23 @@ def score_stream(decision: Any, stream: Iterator[Chunk], inputs: list[tuple[str,
     rows = flagged = 0
     score_seconds = 0.0
     first: tuple[Any, list[str]] | None = None  # (source, columns) of the first chunk
+    unseen = UnseenCategories(decision.pipeline, inputs)
     try:
         for chunk in stream:
             tick = time.perf_counter()
+            features = model_frame(chunk.frame, inputs)
             with refusals("model", decision, f"{chunk.source}: rows {chunk.first}-"
                           f"{chunk.first + len(chunk.frame) - 1}"):
-                predicted = decision.predict(model_frame(chunk.frame, inputs))
+                predicted = decision.predict(features)
             score_seconds += time.perf_counter() - tick
+            unseen.update(features)
             out = output_frame(chunk, predicted, inputs, several_sources)
             first = first or (chunk.source, list(out.columns))
             if list(out.columns) != first[1]:  # one output file has one header
                 raise DataError(f"{chunk.source}: its columns besides the model's differ from "
                                 f"those of {first[0]} ({first[1]} vs {list(out.columns)}); "
                                 "score these files separately")
-            writer.write(out)
+            writer.write(out, chunk.source)
             rows += len(predicted)
             flagged += int(predicted["flag"].sum())
             if progress is not None:
@@ -402,7 +449,8 @@ def score_stream(decision: Any, stream: Iterator[Chunk], inputs: list[tuple[str,
         writer.discard()
         raise
     writer.commit()
-    return Summary(rows, flagged, time.perf_counter() - start, score_seconds)
+    return Summary(rows, flagged, time.perf_counter() - start, score_seconds,
+                   tuple(unseen.warnings()))
 
 
 def _progress(rows: int, seconds: float) -> None:
@@ -446,6 +494,8 @@ def run(args: Args, echo: Any = print) -> Summary:
     echo(f"[score] {summary.rows:,} rows in {summary.seconds:.2f} s "
          f"({summary.rows_per_second:,.0f} rows/s); flagged {summary.flagged:,} "
          f"({share:.2%}) -> {args.output}")
+    for line in summary.warnings:
+        echo(f"[score] warning: {line}")
     if args.log:
         _log_run(args, info, summary, share, echo)
     return summary

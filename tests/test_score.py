@@ -256,3 +256,173 @@ def test_kddtest_scored_by_an_nslkdd_xgboost_run_equals_its_test_scores(tmp_path
     np.testing.assert_array_equal(scored_rows["row"], logged.index.to_numpy())
     np.testing.assert_array_equal(scored_rows["anomaly_score"], logged["anomaly_score"])
     np.testing.assert_array_equal(scored_rows["flag"], logged["flag"])
+
+
+def _refused(uri, run_id, path, tmp_path, capsys, *expected, args=(), named=None):
+    """Scoring `path` exits 2 with one error line naming it (or the file `named`) and holding
+    `expected`, and leaves no output (nor a temporary file) in tmp_path / "out"."""
+    out = tmp_path / "out" / "o.parquet"
+    assert _score(uri, f"run={run_id}", f"input={path}", f"output={out}", *args) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {named or path}:"), err
+    assert all(text in lines[0] for text in expected), err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_duplicate_column_names_are_refused(scored, tmp_path, capsys):
+    """pandas would read a second `sbytes` as `sbytes.1`, a key column, and score the first."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    uri, run_id, csv, _ = scored
+    lines = csv.read_text().splitlines()
+    doubled = tmp_path / "doubled.csv"
+    doubled.write_text("\n".join([lines[0] + ",sbytes", *(line + ",5" for line in lines[1:])])
+                       + "\n")
+    _refused(uri, run_id, doubled, tmp_path, capsys,
+             "line 1, column 'sbytes': duplicate column in the header: 'sbytes'")
+    table = pa.Table.from_pandas(pd.read_csv(csv), preserve_index=False)
+    table = table.append_column("sbytes", pa.array([5] * len(table)))
+    pq.write_table(table, tmp_path / "doubled.parquet")
+    _refused(uri, run_id, tmp_path / "doubled.parquet", tmp_path, capsys,
+             "column 'sbytes': duplicate column in the Parquet schema: 'sbytes'")
+
+
+@pytest.mark.parametrize("column, values, expected", [
+    ("dur", pd.date_range("2024-01-01", periods=400, freq="s"),
+     ("row 0, column 'dur': datetime64", "value Timestamp('2024-01-01 00:00:00') is not a "
+      "number (the model's input 'dur' is double)")),
+    ("dur", pd.to_timedelta(np.arange(400), unit="s"),
+     ("row 0, column 'dur': timedelta64", "value Timedelta('0 days 00:00:00') is not a number")),
+    ("sbytes", [True, False] * 200,
+     ("row 0, column 'sbytes': bool value", "is not a number (the model's input 'sbytes' is "
+      "long)")),
+    ("dur", [b"1.5"] * 400, ("row 0, column 'dur': object value b'1.5' is not a number",)),
+    ("proto", pd.date_range("2024-01-01", periods=400, freq="s"),
+     ("row 0, column 'proto': datetime64", "is not text or a number (the model's input "
+      "'proto' is string)")),
+    ("proto", [b"tcp"] * 400, ("row 0, column 'proto': object value b'tcp' is not text",)),
+])
+def test_a_parquet_column_whose_type_is_not_the_models_is_refused(
+        scored, tmp_path, capsys, column, values, expected):
+    """pd.to_numeric would turn dates and durations into nanoseconds, booleans and bytes into
+    numbers, and the model would score them."""
+    uri, run_id, csv, _ = scored
+    path = tmp_path / "typed.parquet"
+    pd.read_csv(csv).assign(**{column: values}).to_parquet(path)
+    _refused(uri, run_id, path, tmp_path, capsys, *expected)
+
+
+def test_parquet_numbers_as_text_categoricals_and_numbers_for_a_string_input_are_taken(
+        scored, tmp_path, capsys):
+    """Text that parses as numbers and pandas categoricals score like the run; numbers given
+    for a string input are taken as text (as CSV reads them), here categories unseen."""
+    uri, run_id, csv, logged = scored
+    frame = pd.read_csv(csv)
+    path = tmp_path / "mixed.parquet"
+    frame.assign(dur=frame["dur"].map(repr), sbytes=frame["sbytes"].astype("float64"),
+                 state=frame["state"].astype("category")).to_parquet(path)
+    out = tmp_path / "o.parquet"
+    assert _score(uri, f"run={run_id}", f"input={path}", f"output={out}") == 0
+    np.testing.assert_array_equal(pd.read_parquet(out)["anomaly_score"],
+                                  logged["anomaly_score"])
+    assert "warning" not in capsys.readouterr().out
+    frame.assign(proto=np.where(frame["proto"] == "tcp", 6, 17)).to_parquet(path)
+    assert _score(uri, f"run={run_id}", f"input={path}", f"output={out}") == 0
+    printed = capsys.readouterr().out
+    assert (f"[score] warning: column 'proto': {len(frame):,} of {len(frame):,} rows "
+            "(100.00%) hold categories unseen in training, encoded as all zeros (e.g. '6', "
+            "'17')") in printed, printed
+
+
+def test_categories_unseen_in_training_are_one_warning_line_per_column(scored, tmp_path,
+                                                                       capsys):
+    uri, run_id, csv, _ = scored
+    frame = pd.read_csv(csv)
+    frame.loc[[3, 150, 390], "proto"] = ["sctp", "gre", "sctp"]
+    frame.loc[250, "service"] = "gopher"
+    path = tmp_path / "new.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "o.csv"
+    assert _score(uri, f"run={run_id}", f"input={path}", f"output={out}", "chunk_rows=100") == 0
+    printed = capsys.readouterr().out
+    warnings = [line for line in printed.splitlines() if "warning" in line]
+    assert warnings == [
+        "[score] warning: column 'proto': 3 of 400 rows (0.75%) hold categories unseen in "
+        "training, encoded as all zeros (e.g. 'sctp', 'gre')",
+        "[score] warning: column 'service': 1 of 400 rows (0.25%) hold categories unseen in "
+        "training, encoded as all zeros (e.g. 'gopher')"], printed
+    assert len(pd.read_csv(out)) == 400
+
+
+def test_key_columns_keep_one_type_across_chunks_and_files(scored, tmp_path, capsys):
+    """CSV key columns are read as text, as written (leading zeros kept); Parquet ones keep
+    the file's types. Files of a folder whose key column types differ are refused."""
+    import pyarrow.parquet as pq
+
+    uri, run_id, csv, logged = scored
+    frame = pd.read_csv(csv)
+    ids = [f"{i:03d}" for i in range(len(frame))]
+    ids[250], ids[320] = "", "A-17"  # only in later chunks: an int column, then not
+    text = frame.assign(id=ids)
+    text.to_csv(tmp_path / "ids.csv", index=False)
+    out = tmp_path / "o.parquet"
+    assert _score(uri, f"run={run_id}", f"input={tmp_path / 'ids.csv'}", f"output={out}",
+                  "chunk_rows=100") == 0
+    result = pd.read_parquet(out)
+    assert list(result["id"].iloc[:3]) == ["000", "001", "002"]
+    assert pd.isna(result["id"].iloc[250]) and result["id"].iloc[320] == "A-17"
+    numbers = frame.assign(id=pd.array([None, *range(1, len(frame))], dtype="Int64"))
+    numbers.to_parquet(tmp_path / "ids.parquet")  # a missing id in the first chunk only
+    assert _score(uri, f"run={run_id}", f"input={tmp_path / 'ids.parquet'}", f"output={out}",
+                  "chunk_rows=100") == 0
+    assert str(pq.read_schema(out).field("id").type) == "int64"
+    np.testing.assert_array_equal(pd.read_parquet(out)["anomaly_score"],
+                                  logged["anomaly_score"])
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    numbers.to_parquet(folder / "a.parquet")
+    text.to_csv(folder / "b.csv", index=False)
+    _refused(uri, run_id, folder, tmp_path, capsys,
+             "column 'id': type large_string here, int64 in the rows written before (from "
+             f"{folder / 'a.parquet'})", named=folder / "b.csv")
+
+
+@pytest.mark.parametrize("ending, args", [
+    ("\n\n\n", ["chunk_rows=200"]),  # the blank lines are a chunk of their own
+    ("\n\n\n", ["chunk_rows=401", "exact=false"]),  # one in the first chunk, two after
+    ("\r\n\r\n", ["chunk_rows=100"]),
+])
+def test_blank_lines_at_the_end_of_a_csv_are_not_rows(scored, tmp_path, ending, args):
+    """As dataset loading does: an editor's trailing blank lines are dropped, chunks or not."""
+    import gzip
+
+    uri, run_id, csv, logged = scored
+    text = csv.read_text() + ending
+    (tmp_path / "blank.csv").write_text(text, newline="")
+    (tmp_path / "blank.csv.gz").write_bytes(gzip.compress(text.encode()))
+    for name in ("blank.csv", "blank.csv.gz"):
+        out = tmp_path / "o.csv"
+        assert _score(uri, f"run={run_id}", f"input={tmp_path / name}", f"output={out}",
+                      *args) == 0
+        assert list(pd.read_csv(out)["row"]) == list(range(len(logged)))
+
+
+@pytest.mark.parametrize("chunk_rows", ["200", "201", "1000"])
+def test_a_blank_line_or_empty_row_before_the_end_is_refused(scored, tmp_path, capsys,
+                                                             chunk_rows):
+    """A blank line followed by rows, even at the end of a chunk, or a row of empty fields
+    followed by blank lines, is reported at its line."""
+    uri, run_id, csv, _ = scored
+    lines = csv.read_text().splitlines()
+    middle = tmp_path / "middle.csv"
+    middle.write_text("\n".join([*lines[:201], "", *lines[201:]]) + "\n\n")
+    args = [f"chunk_rows={chunk_rows}", "exact=false"]
+    _refused(uri, run_id, middle, tmp_path, capsys, "line 202, column 'proto': missing value",
+             args=args)
+    empty = tmp_path / "empty_fields.csv"
+    empty.write_text("\n".join([*lines, "," * (len(lines[0].split(",")) - 1)]) + "\n\n\n")
+    _refused(uri, run_id, empty, tmp_path, capsys, f"line {len(lines) + 1}, column 'proto': "
+             "missing value", args=args)
