@@ -7,7 +7,6 @@ Then `bench score run=models:/bench-<dataset>@<alias> ...` scores with it (docs/
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
@@ -24,10 +23,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--name", default=None, help="registered model name "
                         "(default bench-<dataset>)")
     parser.add_argument("--experiment", default=None, help="only runs of this experiment")
-    parser.add_argument("--tracking-uri",
-                        default=os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI,
-                        help="the store the runs are in (default: $MLFLOW_TRACKING_URI, "
-                        f"else {DEFAULT_URI})")
+    parser.add_argument("--tracking-uri", default=None,
+                        help="the store the runs are in (default: $MLFLOW_TRACKING_URI when "
+                        f"set and not empty, else {DEFAULT_URI})")
     from bench.secrets import hide_passwords
 
     return exit_code_reporting_user_errors(lambda: _register(parser.parse_args(hide_passwords(
@@ -37,8 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _register(args: argparse.Namespace) -> int:
     from bench import tracking
 
-    tracking.check_store(args.tracking_uri, key="--tracking-uri")
-    chosen = tracking.register_best(args.tracking_uri, args.dataset, args.metric,
+    uri, key = tracking.command_uri(args.tracking_uri, DEFAULT_URI)
+    tracking.check_store(uri, key=key)
+    chosen = tracking.register_best(uri, args.dataset, args.metric,
                                     args.alias, args.name, args.experiment)
     print(f"registered {chosen['name']} version {chosen['version']} (@{chosen['alias']}): "
           f"run {chosen['run_id']}, {args.metric}={chosen[args.metric]:.4f}")

@@ -285,24 +285,79 @@ def log_artifacts(folder: str | Path, artifact_path: str | None = None,
 # ------------------------------------------------------------------ experiments, reading back
 def get_or_create_experiment(uri: str, name: str) -> str:
     """The id of experiment `name` in the store `uri`, created (artifacts beside a sqlite
-    store) when missing. A store that cannot be used is a TrackingError."""
+    store) when missing. A store that cannot be used, or an experiment of that name that is
+    deleted (MLflow neither starts runs in it nor creates another of its name), is a
+    TrackingError; commands check their experiment options up front with
+    `check_experiment`."""
 
     open_store(uri)  # a new store's schema is created once, under a lock
     store = store_client(uri)
     try:
         existing = store.get_experiment_by_name(name)
-        if existing is not None:
-            return existing.experiment_id
-        try:
-            return store.create_experiment(name,
-                                           artifact_location=default_artifact_location(uri))
-        except Exception:  # a parallel worker created it first (Ray, joblib on a server)
-            existing = store.get_experiment_by_name(name)
-            if existing is None:
-                raise
-            return existing.experiment_id
+        if existing is None:
+            try:
+                return store.create_experiment(
+                    name, artifact_location=default_artifact_location(uri))
+            except Exception:  # a parallel worker created it first (Ray, joblib on a server)
+                existing = store.get_experiment_by_name(name)
+                if existing is None:
+                    raise
     except Exception as error:
-        raise TrackingError(f"cannot use MLflow store {uri}: {error}") from error
+        raise TrackingError(mask_secrets(f"cannot use MLflow store {uri}: {error}")) from error
+    if existing.lifecycle_stage != "active":
+        raise TrackingError(_deleted(existing, f"experiment {name!r}", uri))
+    return existing.experiment_id
+
+
+def check_experiment(uri: str | None, name: str, key: str) -> None:
+    """Before a command writes anything: ConfigError naming `key` for an experiment name
+    MLflow refuses (empty, too long) and, given the store `uri` (checked already), for an
+    experiment of that name that is deleted there (logging to it failed at the end, after
+    the command's files were written)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.validation import _validate_experiment_name
+
+    try:
+        _validate_experiment_name(name)
+    except MlflowException as error:
+        shown = repr(name if len(name) <= 80 else name[:77] + "...")
+        raise ConfigError(f"{key} {shown}: {error.message}") from None
+    if uri is None:
+        return
+    try:
+        existing = store_client(uri).get_experiment_by_name(name)
+    except Exception as error:
+        raise TrackingError(mask_secrets(f"cannot read MLflow store {uri}: {error}")) from error
+    if existing is not None and existing.lifecycle_stage != "active":
+        raise ConfigError(_deleted(existing, f"{key} {name!r}", uri))
+
+
+def _deleted(experiment: Any, named: str, uri: str) -> str:
+    return mask_secrets(
+        f"{named}: the experiment is deleted in {uri} (MLflow logs no run to it, nor creates "
+        "another of that name); restore it with `mlflow experiments restore --experiment-id "
+        f"{experiment.experiment_id}` or name another experiment")
+
+
+def command_uri(given: str | None, default: str, option: str = "--tracking-uri"
+                ) -> tuple[str, str]:
+    """(store URI, the setting it came from, for messages) of the commands with a
+    `--tracking-uri` option (report, register): the option's value when given (an empty one
+    is a ConfigError: a script's unset variable must not read another store), else
+    $MLFLOW_TRACKING_URI, else `default`. An empty or blank $MLFLOW_TRACKING_URI means unset,
+    as for bench's main command (bench.secrets.hide_env_passwords) and bench score; a
+    password in it is moved out as the main command moves it, so the report's header never
+    shows it. Errors about a URI from the environment name MLFLOW_TRACKING_URI."""
+    from bench.secrets import hide_env_passwords
+
+    if given is not None:
+        if not given.strip():
+            raise ConfigError(f"{option} is empty: name an MLflow store, e.g. "
+                              f"{option} {default}")
+        return given, option
+    hide_env_passwords([])  # removes an empty value; hides a password
+    env = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    return (env, "MLFLOW_TRACKING_URI") if env else (default, option)
 
 
 def experiments(uri: str) -> dict[str, str]:
@@ -645,7 +700,8 @@ def download_model(uri: str, ref: str, dst: str | Path) -> tuple[Path, dict[str,
 
     Returns (the decision folder, {"run_id", "inputs": [(column, mlflow type)]}); reads
     files only (MLmodel, decision.json), never loads Python objects. TrackingError when the
-    run, model or alias is unknown or is not a bench decision.
+    run, model or alias is unknown or is not a bench decision; UnsafeModelError (one line,
+    naming `<model URI>/MLmodel`) when its MLmodel file cannot be read.
     """
     import mlflow
     from mlflow.models import Model
@@ -656,23 +712,31 @@ def download_model(uri: str, ref: str, dst: str | Path) -> tuple[Path, dict[str,
     try:
         local = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(dst),
                                                          tracking_uri=uri))
-        model = Model.load(str(local))
     except Exception as error:
         hint = _latest_runs(uri) if model_uri.startswith("runs:/") else ""
         raise TrackingError(mask_secrets(f"cannot get model {model_uri} from {uri}: "
-                                         f"{error}{hint}")) from error
-    pyfunc = model.flavors.get("python_function", {})
-    if pyfunc.get("loader_module") != "bench.models.decision":
-        raise TrackingError(f"{model_uri} is not a bench decision model (logged before bench "
-                            "stored thresholds with models?): re-run the experiment")
-    from bench.models.decision import UnsafeModelError, inside
+                                         f"{' '.join(str(error).split())}{hint}")) from error
+    from bench.models.decision import UnsafeModelError, inside, reason
+
+    def named(text: str) -> str:  # by the model's URI, not the temporary download folder
+        return text.replace(str(local), model_uri)
 
     try:
+        model = Model.load(str(local))
+        flavors = model.flavors
+        pyfunc = flavors.get("python_function", {}) if isinstance(flavors, dict) else None
+        schema = model.get_input_schema()
+        inputs = [(spec.name, spec.type.name) for spec in schema.inputs] if schema else []
+    except Exception as error:  # a damaged MLmodel (not YAML, a bad signature, ...)
+        raise UnsafeModelError(named(f"{local / 'MLmodel'}: not a readable MLflow model file "
+                                     f"({reason(error)})")) from error
+    if not isinstance(pyfunc, dict) or pyfunc.get("loader_module") != "bench.models.decision":
+        raise TrackingError(f"{model_uri} is not a bench decision model (logged before bench "
+                            "stored thresholds with models?): re-run the experiment")
+    try:
         data = inside(local, pyfunc.get("data"), "MLmodel's python_function data")
-    except UnsafeModelError as error:  # named by its URI, not the temporary download folder
-        raise UnsafeModelError(str(error).replace(str(local), model_uri)) from None
-    schema = model.get_input_schema()
-    inputs = [(spec.name, spec.type.name) for spec in schema.inputs] if schema else []
+    except UnsafeModelError as error:
+        raise UnsafeModelError(named(str(error))) from None
     return data, {"run_id": model.run_id, "inputs": inputs, "model_uri": model_uri}
 
 
@@ -735,20 +799,25 @@ def _quoted(value: str) -> str:
     raise ConfigError(f"{value!r}: a value with both ' and \" cannot be searched for")
 
 
-def check_registration(name: str, alias: str) -> None:
+def check_registration(name: str | None, alias: str,
+                       keys: tuple[str, str] = ("--name", "--alias")) -> None:
     """ConfigError, before the registry is written, for a model name or alias MLflow would
-    refuse after the model and its version exist (an alias-less version was left behind)."""
+    refuse after the model and its version exist (an alias-less version was left behind).
+    `keys`: the options that gave the name and the alias, for the message; name None: the
+    alias alone (bench.report checks it before the names are known)."""
     from mlflow.exceptions import MlflowException
     from mlflow.utils.validation import _validate_model_alias_name, _validate_model_name
 
-    for key, value, check in (("--name", name, _validate_model_name),
-                              ("--alias", alias, _validate_model_alias_name)):
+    for key, value, check in ((keys[0], name, _validate_model_name),
+                              (keys[1], alias, _validate_model_alias_name)):
+        if value is None:
+            continue
         try:
             check(value)
         except MlflowException as error:
             raise ConfigError(f"{key} {value!r}: {error.message}") from None
     if alias.lower() == "latest" or re.fullmatch(r"v\d+", alias.lower()):
-        raise ConfigError(f"--alias {alias!r}: MLflow reserves 'latest' and v<number> for "
+        raise ConfigError(f"{keys[1]} {alias!r}: MLflow reserves 'latest' and v<number> for "
                           "versions; choose another alias (e.g. champion)")
 
 

@@ -20,7 +20,9 @@ import pytest
 import skops.io
 from mlflow.tracking import MlflowClient
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.preprocessing import FunctionTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from bench import tracking
 from bench.errors import ConfigError
@@ -308,6 +310,261 @@ def test_untrusted_estimator_cannot_be_saved_as_skops(compose_cfg, tmp_path):
     pipeline.steps.insert(-1, ("extra", _Custom()))
     with pytest.raises(dm.UnsafeModelError, match="model_format=cloudpickle"):
         dm.save_decision(dm.Decision(pipeline, 0.5), tmp_path)
+
+
+# ------------------------------------------------------------------------------ damaged files
+def _one_line_naming(error: pytest.ExceptionInfo, path: Path) -> str:
+    """The refusal's message: one line, naming `path`, no library stack trace."""
+    message = str(error.value)
+    assert "\n" not in message and "Stack trace" not in message, message
+    assert str(path) in message, message
+    return message
+
+
+def test_a_skops_file_of_trusted_objects_that_are_not_a_bench_pipeline_is_refused(
+        compose_cfg, tmp_path):
+    """skops' trusted loading accepts an array, a dict, a scaler alone, an unfitted or
+    scoreless Pipeline: each was built, then failed in scoring with a traceback."""
+    folder = tmp_path / "model"
+    X = _saved_logreg(compose_cfg, folder)
+    fitted = LogisticRegression().fit(np.random.default_rng(0).random((10, 2)), [0, 1] * 5)
+    scaler = StandardScaler().fit(np.ones((3, 2)))
+    for value, expected in (
+            (np.arange(3), "numpy.ndarray"), ({"steps": []}, "builtins.dict"),
+            ([1, 2], "builtins.list"), (None, "NoneType"), ("pipeline", "builtins.str"),
+            (scaler, "StandardScaler, not a sklearn.pipeline.Pipeline"),
+            (fitted, "LogisticRegression, not a sklearn.pipeline.Pipeline"),
+            (dm.ExternalPart("xgboost", "parts/0.ubj"), "ExternalPart"),
+            (Pipeline([("scale", scaler)]), "gives no anomaly score"),
+            (Pipeline([("scale", LogisticRegression()), ("model", fitted)]),
+             "does not transform"),
+            (Pipeline([("model", LogisticRegression())]), "not fitted")):
+        (folder / dm.SKOPS_FILE).write_bytes(skops.io.dumps(value))
+        with pytest.raises(dm.UnsafeModelError) as error:
+            dm.load_decision(folder)
+        message = _one_line_naming(error, folder / dm.SKOPS_FILE)
+        assert "not a pipeline bench writes" in message and expected in message, message
+    pipeline, _ = _fitted(compose_cfg, "model=logreg")  # the real one loads again
+    (folder / dm.SKOPS_FILE).write_bytes(skops.io.dumps(pipeline))
+    assert len(dm.load_decision(folder).score(X)) == len(X)
+
+
+def test_damaged_xgboost_parts_are_one_error_naming_the_part(compose_cfg, tmp_path):
+    """Every way parts/0.ubj can be wrong (it was xgboost's traceback with a C++ stack)."""
+    import xgboost
+
+    folder = tmp_path / "model"
+    pipeline, X = _fitted(compose_cfg, "model=xgboost")
+    dm.save_decision(dm.Decision(pipeline, 0.5), folder)
+    part = folder / "parts" / "0.ubj"
+    original = part.read_bytes()
+    rng = np.random.default_rng(0)
+
+    def booster(params: dict, features: int, labels: np.ndarray) -> bytes:
+        model = xgboost.train(params, xgboost.DMatrix(rng.random((30, features)),
+                                                      label=labels), 2)
+        return bytes(model.save_raw("ubj"))
+
+    n_features = pipeline[-1].get_booster().num_features()
+    cases = [
+        (b"", "is empty"), (original[: len(original) // 2], "not a readable xgboost"),
+        (rng.bytes(4000), "not a readable xgboost"),
+        (b'{"learner": 1}', "not a readable xgboost"),
+        ((folder / dm.SKOPS_FILE).read_bytes(), "not a readable xgboost"),  # another kind
+        (bytes(pipeline[-1].get_booster().save_raw("json")), "not a readable xgboost"),
+        (booster({"objective": "reg:squarederror"}, n_features, rng.random(30)),
+         "objective 'reg:squarederror'"),
+        (booster({"objective": "binary:logistic"}, 3, rng.integers(0, 2, 30)),
+         "of 3 features"),
+        (None, "is missing"), ("folder", "is not a file")]
+    for data, expected in cases:
+        if part.is_dir():
+            part.rmdir()
+        part.unlink(missing_ok=True)
+        if data == "folder":
+            part.mkdir()
+        elif data is not None:
+            part.write_bytes(data)
+        with pytest.raises(dm.UnsafeModelError) as error:
+            dm.load_decision(folder)
+        assert expected in _one_line_naming(error, part)
+    part.rmdir()
+    part.write_bytes(original)
+    np.testing.assert_array_equal(dm.load_decision(folder).score(X),
+                                  dm.anomaly_score(pipeline, X))
+
+
+def _with_keras_marker(compose_cfg, folder: Path) -> Path:
+    """A saved logreg decision whose estimator holds a marker of a Keras part (as a Keras
+    step does); returns the part's path (not written)."""
+    pipeline, _ = _fitted(compose_cfg, "model=logreg")
+    pipeline[-1].net_ = dm.ExternalPart("keras", "parts/0.keras")
+    dm.save_decision(dm.Decision(pipeline, 0.5), folder)
+    (folder / "parts").mkdir()
+    return folder / "parts" / "0.keras"
+
+
+def test_damaged_keras_parts_are_one_error_naming_the_part(compose_cfg, tmp_path):
+    """Checked before Keras is imported (Keras said "File not found" for a file that is not
+    a zip archive, and raised KeyError for one without its config)."""
+    import io
+    import zipfile
+
+    part = _with_keras_marker(compose_cfg, tmp_path / "model")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("notes.txt", "not a model")
+    for data, expected in ((None, "is missing"), (b"", "is empty"),
+                           (os.urandom(2000), "not a .keras zip archive"),
+                           (archive.getvalue(), "without config.json"),
+                           (archive.getvalue()[:40], "not a .keras zip archive")):
+        part.unlink(missing_ok=True)
+        if data is not None:
+            part.write_bytes(data)
+        with pytest.raises(dm.UnsafeModelError) as error:
+            dm.load_decision(part.parent.parent)
+        assert expected in _one_line_naming(error, part)
+
+
+@pytest.mark.slow
+def test_a_keras_part_that_keras_refuses_is_one_error_naming_the_part(compose_cfg, tmp_path):
+    import zipfile
+
+    part = _with_keras_marker(compose_cfg, tmp_path / "model")
+    with zipfile.ZipFile(part, "w") as handle:
+        handle.writestr("config.json", '{"class_name": "Nothing", "config": {}}')
+        handle.writestr("metadata.json", "{}")
+    with pytest.raises(dm.UnsafeModelError) as error:
+        dm.load_decision(part.parent.parent)
+    assert "not a readable keras model file" in _one_line_naming(error, part)
+
+
+def test_a_part_marker_of_the_wrong_kind_or_place_is_refused(compose_cfg, tmp_path):
+    folder = tmp_path / "model"
+    pipeline, _ = _fitted(compose_cfg, "model=logreg")
+    pipeline[-1].booster_ = dm.ExternalPart("xgboost", "parts/0.ubj")  # not in an XGBClassifier
+    dm.save_decision(dm.Decision(pipeline, 0.5), folder)
+    with pytest.raises(dm.UnsafeModelError) as error:
+        dm.load_decision(folder)
+    assert "where bench puts none" in _one_line_naming(error, folder / dm.SKOPS_FILE)
+    del pipeline[-1].booster_
+    pipeline[-1].extra_ = [dm.ExternalPart("keras", "parts/0.keras")]  # in a list
+    (folder / dm.SKOPS_FILE).write_bytes(skops.io.dumps(pipeline))
+    with pytest.raises(dm.UnsafeModelError) as error:
+        dm.load_decision(folder)
+    assert "where bench puts none" in _one_line_naming(error, folder / dm.SKOPS_FILE)
+    pipeline[-1].extra_ = dm.ExternalPart("onnx", "parts/0.onnx")
+    (folder / dm.SKOPS_FILE).write_bytes(skops.io.dumps(pipeline))
+    with pytest.raises(dm.UnsafeModelError, match="unknown part kind 'onnx'"):
+        dm.load_decision(folder)
+
+
+def test_a_damaged_decision_file_or_pipeline_file_is_one_error_naming_it(compose_cfg,
+                                                                           tmp_path):
+    folder = tmp_path / "model"
+    _saved_logreg(compose_cfg, folder)
+    meta_file, skops_file = folder / dm.DECISION_FILE, folder / dm.SKOPS_FILE
+    meta = json.loads(meta_file.read_text())
+    for data, expected in ((b"", "is empty"), (b"[1, 2]", "a JSON list"),
+                           (b'"threshold"', "a JSON str"), (b"\xff\xfe{", "not a bench"),
+                           (b'{"threshold": 0.5', "not a bench decision file"),
+                           (b'{"format": "skops"}', "threshold 'missing'"),
+                           (json.dumps({**meta, "format": "onnx"}).encode(),
+                            "format 'onnx' is not one bench writes")):
+        meta_file.write_bytes(data)
+        with pytest.raises(dm.UnsafeModelError) as error:
+            dm.load_decision(folder)
+        assert expected in _one_line_naming(error, meta_file)
+    meta_file.write_text(json.dumps(meta))
+    original = skops_file.read_bytes()
+    for data, expected in ((None, "is missing"), (b"", "is empty"),
+                           (original[: len(original) // 2], "not a readable skops file")):
+        skops_file.unlink(missing_ok=True)
+        if data is not None:
+            skops_file.write_bytes(data)
+        with pytest.raises(dm.UnsafeModelError) as error:
+            dm.load_decision(folder)
+        assert expected in _one_line_naming(error, skops_file)
+
+
+def test_a_damaged_or_foreign_pickle_is_refused_even_with_unsafe(compose_cfg, tmp_path):
+    pipeline, _ = _fitted(compose_cfg, "model=logreg")
+    dm.save_decision(dm.Decision(pipeline, 0.5), tmp_path, model_format="cloudpickle")
+    path = tmp_path / dm.PICKLE_FILE
+    for data, expected in ((path.read_bytes()[:100], "not a readable pickle"),
+                           (pickle.dumps({"a": 1}), "builtins.dict"), (b"", "is empty")):
+        path.write_bytes(data)
+        with pytest.raises(dm.UnsafeModelError) as error:
+            dm.load_decision(tmp_path, unsafe=True)
+        assert expected in _one_line_naming(error, path)
+
+
+@pytest.fixture(scope="module")
+def logged_xgboost(tmp_path_factory):
+    """An xgboost decision logged as the model of a run in its own store, without running an
+    experiment: (uri, run id, the decision folder in the artifact store, a CSV of rows)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import open_dict
+
+    from bench.app import CONFIG_DIR
+
+    folder = tmp_path_factory.mktemp("logged")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+
+    def compose_cfg(*overrides, small=True):
+        with initialize_config_dir(config_dir=CONFIG_DIR):
+            cfg = compose("config", overrides=[f"tracking.uri={uri}", *overrides],
+                          return_hydra_config=True)
+        with open_dict(cfg):
+            del cfg["hydra"]
+        return cfg, {}
+
+    pipeline, X = _fitted(compose_cfg, "model=xgboost")
+    tracking.preflight(uri)
+    with tracking.tracked_run(uri, "decisions", "xgboost", {}) as run:
+        tracking.log_model(tracking.prepare_model(pipeline, X.head(5), 0.5,
+                                                  {"dataset": "synthetic"}))
+    rows = folder / "rows.csv"
+    X.head(50).to_csv(rows, index=False)
+    decision = next((folder / "artifacts").rglob(dm.DECISION_FILE)).parent
+    return uri, run.info.run_id, decision, rows
+
+
+def test_bench_score_with_a_damaged_logged_model_is_one_line_and_writes_nothing(
+        logged_xgboost, tmp_path, capsys):
+    from bench.score import main as score_main
+
+    uri, run_id, decision, rows = logged_xgboost
+    out = tmp_path / "out" / "scores.csv"
+    out.parent.mkdir()
+
+    def score() -> int:
+        return score_main([f"tracking.uri={uri}", f"run={run_id}", f"input={rows}",
+                           f"output={out}", "log=true", "experiment=damaged-scoring"])
+
+    ubj = (decision / "parts" / "0.ubj").read_bytes()
+    cases = [("parts/0.ubj", b""), ("parts/0.ubj", ubj[:1000]),
+             ("parts/0.ubj", np.random.default_rng(0).bytes(3000)),
+             ("parts/0.ubj", b'{"learner": {}}'),
+             (dm.SKOPS_FILE, skops.io.dumps(np.arange(3))),
+             (dm.SKOPS_FILE, skops.io.dumps(StandardScaler().fit(np.ones((3, 2))))),
+             (dm.SKOPS_FILE, skops.io.dumps({"model": "xgboost"})),
+             (dm.DECISION_FILE, b"[]")]
+    for name, data in cases:
+        path = decision / name
+        original = path.read_bytes()
+        path.write_bytes(data)
+        try:
+            code = score()
+        finally:
+            path.write_bytes(original)
+        err = capsys.readouterr().err
+        errors = [line for line in err.splitlines() if line.startswith("error: ")]
+        assert code == 2 and len(errors) == 1 and "Traceback" not in err, err[-2000:]
+        assert name in errors[0] and run_id in errors[0], errors[0]
+        assert list(out.parent.iterdir()) == []  # no output, no temporary file
+    assert MlflowClient(uri).get_experiment_by_name("damaged-scoring") is None  # no run
+    assert score() == 0 and out.exists()  # the restored model scores
 
 
 # ------------------------------------------------------------------------------ registry

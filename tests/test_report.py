@@ -298,6 +298,85 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys) -> None:
     assert [p.name for p in (tmp_path / "old_report").iterdir()] == ["other.csv"]
 
 
+def test_options_naming_things_in_the_store_are_checked_before_anything_is_written(
+        tracking_uri: str, tmp_path: Path, capsys) -> None:
+    """--report-experiment naming a deleted experiment failed with MLflow's traceback after
+    the report folder was written (MLflow starts no run in a deleted experiment); the other
+    options checked only while the report was written or logged are checked up front too."""
+    from mlflow.entities import ViewType
+    from mlflow.tracking import MlflowClient
+
+    uri = tracking_uri
+    tracking.preflight(uri)
+    _log_fake_runs(uri, datasets=("alpha",), models=("logreg", "xgboost"), seeds=(0, 1),
+                   fail=(), all_failed_model=None)
+    client = MlflowClient(tracking_uri=uri)
+    client.delete_experiment(client.create_experiment("gone"))
+    out = tmp_path / "report"
+    for args, expected in (
+            (["--report-experiment", "gone"],
+             "--report-experiment 'gone': the experiment is deleted"),
+            (["--report-experiment", ""], "--report-experiment ''"),
+            (["--report-experiment", "x" * 600], "exceeds the maximum length"),
+            (["--select-by", "test_f1"], "--select-by test_f1: the choice is made on VAL"),
+            (["--register-best", "v2"], "--register-best 'v2': MLflow reserves"),
+            (["--register-best", "a b"], "--register-best 'a b'"),
+            (["--register-best"], "--register-best: no finished run has the VAL metric"),
+            (["--compare", "none/logreg", "none/svm"], "--compare none/svm: no finished run")):
+        assert report_main(["--tracking-uri", uri, "--output", str(out), *args]) == 2, args
+        err = capsys.readouterr().err
+        errors = [line for line in err.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1 and expected in errors[0], err[-2000:]
+        assert "Traceback" not in err and not out.exists(), args
+    experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    runs = client.search_runs(experiments, run_view_type=ViewType.ALL)
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    assert client.get_experiment_by_name("bench-reports") is None  # no report run
+    assert not client.search_registered_models()
+
+
+def test_an_empty_mlflow_tracking_uri_is_unset_and_a_set_one_is_named_in_errors(
+        tracking_uri: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    """report and register read MLFLOW_TRACKING_URI= as a folder store named --tracking-uri;
+    empty (or blank) now means unset, the default store, as for bench and bench score; a
+    store from the environment is named MLFLOW_TRACKING_URI in their errors."""
+    from bench import secrets
+    from bench.register import main as register_main
+
+    monkeypatch.setattr(secrets, "_env_tracking_uri", None)
+    monkeypatch.chdir(tmp_path)  # the default store, sqlite:///mlruns/mlflow.db, is this one
+    tracking.preflight(tracking_uri)
+    _log_fake_runs(tracking_uri, datasets=("alpha",), models=("logreg",), seeds=(0,), fail=(),
+                   all_failed_model=None)
+
+    def errors(code: int) -> str:
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if line.startswith("error: ")]
+        assert code == 2 and len(lines) == 1 and "Traceback" not in err, err[-2000:]
+        return lines[0]
+
+    for empty in ("", "  "):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", empty)
+        assert report_main(["--no-log", "--dataset", "nope", "--output",
+                            str(tmp_path / f"report{len(empty)}")]) == 0
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", empty)
+        line = errors(register_main(["--dataset", "alpha"]))  # read the default store
+        assert "no finished run of dataset=alpha" in line and "mlruns/mlflow.db" in line
+    for value, expected in (("/nowhere/store", "a folder store"),
+                            (f"sqlite:///{tmp_path / 'missing.db'}", "no MLflow store there")):
+        for command in (report_main, register_main):
+            monkeypatch.setenv("MLFLOW_TRACKING_URI", value)
+            args = ["--no-log", "--output", str(tmp_path / "never")] if command is report_main \
+                else ["--dataset", "alpha"]
+            line = errors(command(args))
+            assert line.startswith(f"error: MLFLOW_TRACKING_URI={value}: {expected}"), line
+            assert "--tracking-uri" not in line
+    assert not (tmp_path / "never").exists()
+    for command in (report_main, register_main):
+        line = errors(command(["--tracking-uri", "", "--dataset", "alpha"]))
+        assert "--tracking-uri is empty" in line
+
+
 # -- 5. the HTML in a real headless browser ------------------------------------------------
 _PROBE = """<script>window.addEventListener('load', function () {
   var imgs = [].slice.call(document.images);

@@ -109,3 +109,26 @@ def test_config_id_ignores_seed_and_tracking_but_not_the_model():
 def test_flatten_gives_dotted_keys():
     assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": {}}) == {
         "a.b": 1, "a.c.d": [1, 2], "e": {}}
+
+
+def test_a_deleted_experiment_is_one_line_naming_it_and_how_to_restore_it(tracking_uri):
+    """MLflow starts no run in a deleted experiment, nor creates another of its name: its
+    MlflowException came from deep inside a run (or after bench.report wrote its folder)."""
+    from bench import tracking
+
+    preflight(tracking_uri)
+    client = MlflowClient(tracking_uri)
+    experiment_id = client.create_experiment("gone")
+    client.delete_experiment(experiment_id)
+    with pytest.raises(TrackingError, match=rf"experiment 'gone': the experiment is deleted "
+                       rf".*restore it with `mlflow experiments restore --experiment-id "
+                       rf"{experiment_id}`"):
+        tracking.get_or_create_experiment(tracking_uri, "gone")
+    with pytest.raises(ConfigError, match=r"^tracking\.experiment 'gone': the experiment is del"):
+        tracking.check_experiment(tracking_uri, "gone", "tracking.experiment")
+    with pytest.raises(ConfigError, match=r"^--report-experiment '': Invalid experiment name"):
+        tracking.check_experiment(None, "", "--report-experiment")
+    tracking.check_experiment(tracking_uri, "new", "--report-experiment")  # created later
+    assert client.get_experiment_by_name("new") is None
+    client.restore_experiment(experiment_id)
+    assert tracking.get_or_create_experiment(tracking_uri, "gone") == experiment_id

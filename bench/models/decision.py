@@ -16,9 +16,12 @@ Keras models and xgboost Boosters are cut out of the pipeline before skops sees 
 by `ExternalPart` markers) and put back at load. `load_decision` first lists the types the
 .skops file would build (`skops.io.get_untrusted_types`, which only reads the file) and
 refuses any type outside TRUSTED_TYPES with an `UnsafeModelError` naming it: nothing is
-built, nothing is run. Custom estimators that skops cannot store need
-`tracking.model_format=cloudpickle`, which writes `pipeline.pkl`; loading it needs an explicit
-`unsafe=True` (docs/models.md).
+built, nothing is run. Every other way a file can fail is an `UnsafeModelError` too, one line
+naming the file and the reason: a part or the metadata missing, empty, truncated, of another
+kind, or refused by its library; a .skops file that holds trusted objects but not a fitted
+scikit-learn Pipeline that ends in a scoring estimator (`check_pipeline`). Custom estimators
+that skops cannot store need `tracking.model_format=cloudpickle`, which writes `pipeline.pkl`;
+loading it needs an explicit `unsafe=True` (docs/models.md).
 
 MLflow loads the decision through `_load_pyfunc` (a pyfunc loader module), so the logged
 model is data only and this module never imports mlflow.
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,8 +71,13 @@ TRUSTED_TYPES: frozenset[str] = frozenset({
 
 
 class UnsafeModelError(BenchError):
-    """A model file holds a type outside the trusted list, or is a pickle loaded without
-    `unsafe`. Nothing in it was built or run."""
+    """A model file is refused: it holds a type outside the trusted list, is a pickle loaded
+    without `unsafe`, or is missing, damaged or not what bench writes (the message names the
+    file and the reason). Nothing in a refused .skops file was built or run."""
+
+
+PART_KINDS = ("keras", "xgboost")
+SCORING_METHODS = ("predict_proba", "score_samples", "decision_function")  # anomaly_score's
 
 
 @dataclass(frozen=True)
@@ -236,17 +245,68 @@ def inside(folder: Path, name: Any, what: str) -> Path:
 
 
 def _read_part(part: ExternalPart, folder: Path) -> Any:
+    """The Keras model or xgboost Booster of `part`; UnsafeModelError naming its file and the
+    reason when it is missing, empty, of another kind, or refused by its library."""
+    if part.kind not in PART_KINDS:
+        raise UnsafeModelError(f"{folder / SKOPS_FILE}: unknown part kind {part.kind!r} "
+                               f"(bench writes {', '.join(PART_KINDS)})")
     path = inside(folder, part.file, "a part's file")
-    if part.kind == "xgboost":
-        import xgboost
-
-        return xgboost.Booster(model_file=str(path))
+    check_file(path, f"the {part.kind} part of the model")
     if part.kind == "keras":
-        from bench.models.keras_nets import _keras
+        _check_keras_archive(path)
+    try:  # a library that is not installed is not a damaged file
+        if part.kind == "xgboost":
+            import xgboost
+        else:
+            from bench.models.keras_nets import _keras
 
+            keras = _keras()
+    except ImportError as error:
+        raise BenchError(f"{path}: loading this model needs {part.kind}, which cannot be "
+                         f"imported here ({reason(error)})") from error
+    try:
+        if part.kind == "xgboost":
+            return xgboost.Booster(model_file=str(path))
         # safe_mode refuses Lambda layers and other deserialised code
-        return _keras().saving.load_model(str(path), compile=False, safe_mode=True)
-    raise UnsafeModelError(f"{folder / DECISION_FILE}: unknown part kind {part.kind!r}")
+        return keras.saving.load_model(str(path), compile=False, safe_mode=True)
+    except Exception as error:  # whatever the library raises: the file is not a model
+        raise UnsafeModelError(f"{path}: not a readable {part.kind} model file "
+                               f"({reason(error)})") from error
+
+
+def _check_keras_archive(path: Path) -> None:
+    """A .keras file is a zip archive with config.json (checked before Keras is imported:
+    Keras calls a file that is not a zip archive "not found")."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+        raise UnsafeModelError(f"{path}: not a readable keras model file (not a .keras zip "
+                               f"archive: {reason(error)})") from error
+    if "config.json" not in names:
+        raise UnsafeModelError(f"{path}: not a readable keras model file (a zip archive "
+                               "without config.json)")
+
+
+def check_file(path: Path, what: str) -> None:
+    """UnsafeModelError unless `path` is a non-empty file (`what` it is, for the message)."""
+    if not path.exists():
+        raise UnsafeModelError(f"{path}: {what} is missing")
+    if not path.is_file():
+        raise UnsafeModelError(f"{path}: {what} is not a file")
+    if path.stat().st_size == 0:
+        raise UnsafeModelError(f"{path}: {what} is empty")
+
+
+def reason(error: BaseException) -> str:
+    """A library's error as a short line: xgboost's "[12:00:00] /src/x.cc:12: Check failed:
+    ... Stack trace: ..." becomes "Check failed: ...", whitespace is collapsed, long text cut."""
+    text = str(error).split("Stack trace:", 1)[0]
+    text = re.sub(r"^\s*\[[\d:]+\]\s+\S+:\d+:\s*", "", text)
+    text = " ".join(text.split()) or type(error).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 # ------------------------------------------------------------------------------ save / load
@@ -323,16 +383,30 @@ def _check_types(types: list[str], path: Path, saving: bool = False) -> None:
 def read_metadata(folder: str | Path) -> dict[str, Any]:
     """The decision.json of `folder` (threshold, strategy, run id, format, files)."""
     path = Path(folder) / DECISION_FILE
+    check_file(path, "the model's decision file")
     try:
         meta = json.loads(path.read_text())
+    except (OSError, ValueError) as error:  # not UTF-8, not JSON
+        raise UnsafeModelError(f"{path}: not a bench decision file ({reason(error)})"
+                               ) from error
+    if not isinstance(meta, dict):
+        raise UnsafeModelError(f"{path}: not a bench decision file (a JSON "
+                               f"{type(meta).__name__}, not an object)")
+    try:
         threshold = float(meta["threshold"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise UnsafeModelError(f"{path}: not a bench decision file ({error})") from error
+    except (KeyError, ValueError, TypeError) as error:
+        raise UnsafeModelError(f"{path}: not a bench decision file (threshold "
+                               f"{meta.get('threshold', 'missing')!r} is not a number)"
+                               ) from error
     if not math.isfinite(threshold):  # NaN flagged nothing, -inf everything, silently
         raise UnsafeModelError(f"{path}: threshold {meta['threshold']!r} is not a finite number")
     rows = meta.get("batch_rows", 1)
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
         raise UnsafeModelError(f"{path}: batch_rows {rows!r} is not an integer >= 1")
+    model_format = meta.get("format", "skops")  # files written before the key was added
+    if model_format not in FORMATS:
+        raise UnsafeModelError(f"{path}: format {model_format!r} is not one bench writes "
+                               f"({', '.join(FORMATS)})")
     return meta
 
 
@@ -340,7 +414,8 @@ def load_decision(folder: str | Path, unsafe: bool = False) -> Decision:
     """Load a folder written by `save_decision`.
 
     skops files are checked against TRUSTED_TYPES before anything is built; a pickle
-    (model_format=cloudpickle) is refused unless `unsafe=True`. Raises UnsafeModelError.
+    (model_format=cloudpickle) is refused unless `unsafe=True`. What was loaded must be what
+    bench writes (`check_pipeline`). Raises UnsafeModelError, one line naming the file.
     """
     folder = Path(folder)
     meta = read_metadata(folder)
@@ -353,7 +428,15 @@ def load_decision(folder: str | Path, unsafe: bool = False) -> Decision:
                 "source, with unsafe=true (bench score) or model_config={'unsafe': True}")
         import cloudpickle
 
-        return Decision(cloudpickle.loads((folder / PICKLE_FILE).read_bytes()), threshold, meta)
+        path = folder / PICKLE_FILE
+        check_file(path, "the model's pipeline")
+        try:
+            pipeline = cloudpickle.loads(path.read_bytes())
+        except Exception as error:
+            raise UnsafeModelError(f"{path}: not a readable pickle ({reason(error)})"
+                                   ) from error
+        check_pipeline(pipeline, path)
+        return Decision(pipeline, threshold, meta)
     return Decision(_load_skops(folder), threshold, meta)
 
 
@@ -361,21 +444,149 @@ def _load_skops(folder: Path) -> Any:
     import skops.io
 
     path = folder / SKOPS_FILE
+    check_file(path, "the model's pipeline")
     try:
         types = skops.io.get_untrusted_types(file=path)
     except Exception as error:  # a damaged or foreign file: never fall back to anything
-        raise UnsafeModelError(f"{path}: not a readable skops file ({error})") from error
+        raise UnsafeModelError(f"{path}: not a readable skops file ({reason(error)})"
+                               ) from error
     _check_types(types, path)
-    pipeline = skops.io.load(path, trusted=types)
+    try:
+        pipeline = skops.io.load(path, trusted=types)
+    except Exception as error:  # trusted types, damaged state (a truncated member, ...)
+        raise UnsafeModelError(f"{path}: not a readable skops file ({reason(error)})"
+                               ) from error
+    check_pipeline(pipeline, path)  # before parts are read: a bare array has none
     for owner, name, part in _markers(pipeline):
-        vars(owner)[name] = _read_part(part, folder)
+        if part.kind in PART_KINDS and (part.kind == "xgboost") != _is_xgboost(owner):
+            raise UnsafeModelError(f"{path}: the {part.kind} part {part.file!r} is inside a "
+                                   f"{_qualified_name(owner)}, where bench puts none")
+        vars(owner)[name] = value = _read_part(part, folder)
+        if part.kind == "xgboost":
+            _check_booster(owner, value, folder / part.file, pipeline)
+    check_pipeline(pipeline, path, parts_read=True)
     return pipeline
+
+
+def _check_booster(owner: Any, booster: Any, path: Path, pipeline: Any) -> None:
+    """UnsafeModelError unless the Booster read from `path` is one its XGBClassifier `owner`
+    could have fitted: the same objective (a regression or multi-class model scored silently
+    wrong) and, for the pipeline's last step, as many features as the steps before it give
+    (else every row was "a value the model cannot score")."""
+    try:
+        learner = json.loads(booster.save_config())["learner"]
+        objective = learner["objective"]["name"]
+        features = int(booster.num_features())
+    except Exception as error:
+        raise UnsafeModelError(f"{path}: not a readable xgboost model file "
+                               f"({reason(error)})") from error
+    expected = getattr(owner, "objective", None)
+    if isinstance(expected, str) and objective != expected:
+        raise UnsafeModelError(f"{path}: an xgboost model with objective {objective!r}, not "
+                               f"the {expected!r} of the pipeline's {type(owner).__name__}")
+    steps = getattr(pipeline, "steps", None)
+    if not steps or steps[-1][1] is not owner or len(steps) < 2:
+        return
+    try:
+        given = len(pipeline[:-1].get_feature_names_out())
+    except Exception:  # a step that cannot name its outputs: nothing to compare
+        return
+    if given != features:
+        raise UnsafeModelError(f"{path}: an xgboost model of {features} features, but the "
+                               f"pipeline's steps before it give {given}")
+
+
+def _is_xgboost(owner: Any) -> bool:
+    return type(owner).__module__.split(".")[0] == "xgboost"
 
 
 def _markers(root: Any) -> list[tuple[Any, str, ExternalPart]]:
     """(estimator, attribute, marker) for every ExternalPart left in a loaded pipeline."""
     return [(owner, name, value) for owner, name, value in _attributes(root)
             if isinstance(value, ExternalPart)]
+
+
+def check_pipeline(pipeline: Any, path: Path, parts_read: bool = False) -> None:
+    """UnsafeModelError naming `path` unless `pipeline` is what bench writes: a scikit-learn
+    Pipeline of (name, step) pairs whose intermediate steps transform and whose last step
+    gives an anomaly score (predict_proba, score_samples or decision_function). With
+    `parts_read` (its Keras models and Boosters put back), also fitted, and with no
+    ExternalPart marker left anywhere. A file of trusted types only may still hold any of them
+    (an array, a dict, a scaler alone): it failed later, in scoring, with a traceback."""
+    try:
+        _check_structure(pipeline, parts_read)
+    except UnsafeModelError as error:
+        raise UnsafeModelError(f"{path}: not a pipeline bench writes: {error}") from None
+    except Exception as error:  # a tampered state that the checks cannot even walk
+        raise UnsafeModelError(f"{path}: not a pipeline bench writes ({reason(error)})"
+                               ) from error
+
+
+def _check_structure(pipeline: Any, parts_read: bool) -> None:
+    """`check_pipeline`'s checks; UnsafeModelError says what is wrong (no file name)."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.pipeline import Pipeline
+    from sklearn.utils.validation import check_is_fitted
+
+    if not isinstance(pipeline, Pipeline):
+        raise UnsafeModelError(f"it holds a {_qualified_name(pipeline)}, not a "
+                               "sklearn.pipeline.Pipeline")
+    steps = vars(pipeline).get("steps")
+    if not isinstance(steps, list) or not steps:
+        raise UnsafeModelError(f"its steps are {_short(steps)}, not a list of (name, step) "
+                               "pairs")
+    for index, item in enumerate(steps):
+        if (not isinstance(item, tuple | list) or len(item) != 2
+                or not isinstance(item[0], str)):
+            raise UnsafeModelError(f"step {index} is {_short(item)}, not a (name, step) pair")
+        name, step = item
+        if index == len(steps) - 1:
+            if not any(callable(getattr(step, m, None)) for m in SCORING_METHODS):
+                raise UnsafeModelError(
+                    f"its last step {name!r} is a {_qualified_name(step)}, which gives no "
+                    f"anomaly score (none of {', '.join(SCORING_METHODS)})")
+        elif not (step is None or (isinstance(step, str) and step == "passthrough")
+                  or callable(getattr(step, "transform", None))):
+            raise UnsafeModelError(f"step {name!r} is a {_qualified_name(step)}, which does "
+                                   "not transform")
+    if not parts_read:
+        return
+    try:
+        check_is_fitted(pipeline)
+    except NotFittedError as error:
+        raise UnsafeModelError(f"it is not fitted ({reason(error)})") from None
+    left = [value.file for value in _reachable(pipeline) if isinstance(value, ExternalPart)]
+    if left:
+        raise UnsafeModelError(f"part marker(s) {left} where bench puts none")
+    list(_steps(pipeline))  # row_wise walks these (ColumnTransformer parts are triples)
+
+
+def _reachable(root: Any) -> Iterator[Any]:
+    """Every object reachable from `root` through lists, tuples, dicts and the attributes of
+    scikit-learn estimators."""
+    from sklearn.base import BaseEstimator
+
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        yield node
+        if isinstance(node, list | tuple):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, BaseEstimator):
+            stack.extend(vars(node).values())
+
+
+def _short(value: Any) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 # ------------------------------------------------------------------------------ MLflow pyfunc
 class PyfuncDecision:
     """What `mlflow.pyfunc.load_model` returns inside its wrapper: predict(frame) -> frame of

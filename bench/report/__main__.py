@@ -43,11 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m bench.report", description=__doc__.splitlines()[0],
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_argument_group("which runs")
-    source.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI",
-                                                                 DEFAULT_URI),
+    source.add_argument("--tracking-uri", default=None,
                         help="MLflow tracking store to read (and log the report to); a path "
                              "ending in .db is taken as a SQLite file (default: "
-                             "$MLFLOW_TRACKING_URI or %(default)s)")
+                             f"$MLFLOW_TRACKING_URI when set and not empty, else {DEFAULT_URI})")
     source.add_argument("--experiment", action="append", default=[], metavar="NAME",
                         help="experiment to read, repeatable (default: all but bench-reports "
                              "and analyze-*)")
@@ -107,21 +106,36 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
+    from bench import tracking
     from bench.report.build import ReportOptions, build_report, log_report
     from bench.report.runs import load_runs, normalise_uri, parse_tag_filters
 
+    # every option that can be checked is checked before the store is read, then those that
+    # need its runs before anything is written: an error leaves no report folder behind
     if not 0 < args.alpha < 1 or not 0 < args.confidence < 1:
         raise ConfigError("--alpha and --confidence must lie in (0, 1)")
     if args.compare and args.compare[0] == args.compare[1]:
         raise ConfigError(f"--compare {args.compare[0]} {args.compare[1]}: name two different "
                           "pipelines")
-    _check_output(args.output)
-    uri = normalise_uri(args.tracking_uri)
+    if not args.select_by.startswith("val_"):
+        raise ConfigError(f"--select-by {args.select_by}: the choice is made on VAL; use a "
+                          "val_* metric")
+    if args.register_best is not None:
+        tracking.check_registration(None, args.register_best,
+                                    ("--register-best", "--register-best"))
+    if not args.no_log:
+        tracking.check_experiment(None, args.report_experiment, "--report-experiment")
+    output = args.output or Path("outputs/reports") / dt.datetime.now().strftime(
+        "%Y-%m-%d_%H-%M-%S")
+    _check_output(output)
+    given, uri_key = tracking.command_uri(args.tracking_uri, DEFAULT_URI)
+    uri = normalise_uri(given)
     tags = parse_tag_filters(args.tag)
     keys = [k.strip() for k in args.pipeline_keys.split(",") if k.strip()]
     if not keys:
         raise ConfigError("--pipeline-keys needs at least one tag name")
-    selection = load_runs(uri, args.experiment, args.dataset, tags, args.filter)
+    selection = load_runs(uri, args.experiment, args.dataset, tags, args.filter,
+                          uri_key=uri_key)
     for option, metric, default in (("--metric", args.metric, DEFAULT_METRIC),
                                     ("--select-by", args.select_by, DEFAULT_SELECT_BY)):
         if metric != default:  # a name the user typed
@@ -129,8 +143,9 @@ def _main(args: argparse.Namespace) -> int:
     missing = [k for k in keys if k not in selection.runs.columns]
     if missing and not selection.runs.empty:
         raise ConfigError(f"--pipeline-keys {missing} are not tags of the runs")
-    output = args.output or Path("outputs/reports") / dt.datetime.now().strftime(
-        "%Y-%m-%d_%H-%M-%S")
+    _check_against_runs(args, keys, selection.runs)
+    if not args.no_log:
+        tracking.check_experiment(uri, args.report_experiment, "--report-experiment")
     source = {"tracking URI": uri, "experiments": args.experiment, "datasets": args.dataset,
               "tags": ", ".join(args.tag), "MLflow filter": args.filter}
     options = ReportOptions(metric=args.metric, select_by=args.select_by, alpha=args.alpha,
@@ -170,6 +185,32 @@ def _check_output(folder: Path | None) -> None:
         raise ConfigError(f"--output {folder}: exists and is not empty; the report's files "
                           "would mix with its files: name a new folder")
     check_output_folder("--output", str(folder), f"--output {folder}")
+
+
+def _check_against_runs(args: argparse.Namespace, keys: list[str], runs: Any) -> None:
+    """The options that name things in the selected runs, checked before the report is
+    written: each --compare label is a pipeline with finished runs, and --register-best
+    has a VAL pick whose registered model name (bench-<dataset>) MLflow accepts."""
+    from bench import tracking
+    from bench.report import stats, tables
+    from bench.report.runs import finished_runs
+
+    finished, _ = finished_runs(runs) if not runs.empty else (runs, 0)
+    if args.compare and not finished.empty:
+        labels = sorted(set(stats.pipeline_labels(finished, keys)))
+        unknown = [label for label in args.compare if label not in labels]
+        if unknown:
+            raise ConfigError(f"--compare {unknown[0]}: no finished run of that pipeline "
+                              f"({'/'.join(keys)}); pipelines: {', '.join(labels)}")
+    if args.register_best is None:
+        return
+    picks = tables.select_by_val(finished, args.select_by)
+    if picks.empty:
+        raise ConfigError(f"--register-best: no finished run has the VAL metric "
+                          f"{args.select_by}")
+    for dataset in picks["dataset"].astype(str).unique():
+        tracking.check_registration(f"bench-{dataset}", args.register_best,
+                                    ("--register-best: model name", "--register-best"))
 
 
 def _check_logged(option: str, metric: str, runs: Any) -> None:

@@ -43,13 +43,14 @@ def normalise_uri(uri: str) -> str:
 
 def load_runs(uri: str, experiments: Iterable[str] | None = None,
               datasets: Iterable[str] | None = None, tags: Mapping[str, str] | None = None,
-              filter_string: str = "") -> RunSelection:
+              filter_string: str = "", uri_key: str = "--tracking-uri") -> RunSelection:
     """All runs of the chosen experiments (default: every experiment except reports and
     analyses) that carry bench's `dataset` and `model` tags, filtered by `filter_string`
-    (MLflow search syntax), then by dataset and exact tag values.
+    (MLflow search syntax), then by dataset and exact tag values. `uri_key`: the setting
+    that gave `uri` (--tracking-uri, MLFLOW_TRACKING_URI), named by store errors.
     """
     uri = normalise_uri(uri)
-    known = _experiments(uri)
+    known = _experiments(uri, uri_key)
     names = _chosen_experiments(known, experiments, uri)
     frame = _read_runs(uri, {name: known[name] for name in names}, filter_string)
     if frame.empty:
@@ -58,10 +59,10 @@ def load_runs(uri: str, experiments: Iterable[str] | None = None,
     return RunSelection(frame, names, notes)
 
 
-def _experiments(uri: str) -> dict[str, str]:
+def _experiments(uri: str, key: str = "--tracking-uri") -> dict[str, str]:
     """{name: id} of the store's active experiments; a missing or unusable store is a
-    TrackingError."""
-    tracking.check_store(uri, key="--tracking-uri")
+    TrackingError naming `key`."""
+    tracking.check_store(uri, key=key)
     try:
         return tracking.experiments(uri)
     except Exception as error:  # the store itself is unusable
