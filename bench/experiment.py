@@ -62,13 +62,14 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
     names and tags. Nothing is fitted before the tracking store is known to be usable.
     """
     tracking.preflight(cfg.tracking.uri)
+    names = {group: str(choices.get(group, "?")) for group in
+             ("dataset", "selector", "model", "threshold", "split", "preprocess")}
+    experiment = cfg.tracking.experiment or names["dataset"]
+    tracking.check_experiment(cfg.tracking.uri, experiment, "tracking.experiment")
     if helper.wanted_by(cfg):  # bench.app starts it earlier for a command's first run
         helper.warm_up()  # it imports (figures, skops) while the data loads and the model fits
     dataset, schema, splits, findings = _load_split_audit(cfg, choices)
-    names = {group: str(choices.get(group, "?")) for group in
-             ("dataset", "selector", "model", "threshold", "split", "preprocess")}
     trial = cfg.tracking.get("trial_number")
-    experiment = cfg.tracking.experiment or names["dataset"]
     run_name = tracking.run_name(names, cfg.seed, trial)
     with tracking.tracked_run(cfg.tracking.uri, experiment, run_name,
                               _tags(cfg, choices, names, dataset, splits, findings),

@@ -78,6 +78,7 @@ class Args:
     unsafe: bool = False
     uri: str = DEFAULT_URI
     experiment: str = "bench-score"
+    uri_key: str = "tracking.uri"  # the setting that gave `uri`, named by store errors
     dataset_overrides: tuple[str, ...] = ()
 
 
@@ -121,6 +122,9 @@ def parse_args(argv: Sequence[str]) -> Args:
         chunk_rows = 0
     if chunk_rows < 1:
         raise ConfigError(f"chunk_rows={values['chunk_rows']}: expected a positive integer")
+    from bench.tracking import command_uri
+
+    uri, uri_key = command_uri(values.get("tracking.uri"), DEFAULT_URI, "tracking.uri")
     return Args(
         run=values["run"], output=Path(values["output"]),
         input=Path(values["input"]) if "input" in values else None,
@@ -128,7 +132,7 @@ def parse_args(argv: Sequence[str]) -> Args:
         exact=_exact(values.get("exact", "auto")),
         log=_flag("log", values.get("log", "false")),
         unsafe=_flag("unsafe", values.get("unsafe", "false")),
-        uri=values.get("tracking.uri") or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI,
+        uri=uri, uri_key=uri_key,
         experiment=values.get("experiment", "bench-score"),
         dataset_overrides=tuple(overrides))
 
@@ -467,12 +471,15 @@ def run(args: Args, echo: Any = print) -> Summary:
     from bench.models.decision import load_decision
 
     check_output(args)
+    tracking.check_store(args.uri, key=args.uri_key)
+    if args.log:  # before any row is scored: a deleted or invalid experiment failed at the end
+        tracking.check_experiment(args.uri, args.experiment, "experiment")
     with tempfile.TemporaryDirectory() as tmp:
         folder, info = tracking.download_model(args.uri, args.run, tmp)
         try:
             decision = load_decision(folder, unsafe=args.unsafe)
         except BenchError as error:  # named by the model's URI, not the temporary folder
-            raise type(error)(str(error).replace(tmp, info["model_uri"])) from None
+            raise type(error)(str(error).replace(info["folder"], info["model_uri"])) from None
     inputs = info["inputs"]
     if not inputs:
         raise BenchError(f"{info['model_uri']} has no input signature: cannot check the input")

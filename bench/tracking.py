@@ -698,7 +698,8 @@ def model_uri_of(ref: str) -> str:
 def download_model(uri: str, ref: str, dst: str | Path) -> tuple[Path, dict[str, Any]]:
     """Download the model `ref` (run id or model URI) from the store `uri` into `dst`.
 
-    Returns (the decision folder, {"run_id", "inputs": [(column, mlflow type)]}); reads
+    Returns (the decision folder, {"run_id", "inputs": [(column, mlflow type)], "model_uri",
+    "folder": the local copy of the model, which messages name by model_uri}); reads
     files only (MLmodel, decision.json), never loads Python objects. TrackingError when the
     run, model or alias is unknown or is not a bench decision; UnsafeModelError (one line,
     naming `<model URI>/MLmodel`) when its MLmodel file cannot be read.
@@ -737,7 +738,8 @@ def download_model(uri: str, ref: str, dst: str | Path) -> tuple[Path, dict[str,
         data = inside(local, pyfunc.get("data"), "MLmodel's python_function data")
     except UnsafeModelError as error:
         raise UnsafeModelError(named(str(error))) from None
-    return data, {"run_id": model.run_id, "inputs": inputs, "model_uri": model_uri}
+    return data, {"run_id": model.run_id, "inputs": inputs, "model_uri": model_uri,
+                  "folder": str(local)}
 
 
 def _latest_runs(uri: str, count: int = 5) -> str:
@@ -849,6 +851,15 @@ def register_run(uri: str, run_id: str, name: str, alias: str, why: str,
             current = None
         if current is not None and current.run_id == run_id:  # not a second, equal version
             return {"name": name, "version": current.version, "run_id": run_id,
+                    metric: metrics.get(metric), "alias": alias}
+        # a version of this run without the alias: a registration killed before the alias
+        # was set (the versions and the alias are two writes); it gets the alias now
+        earlier = client.search_model_versions(
+            f"name={_quoted(name)} and run_id={_quoted(run_id)}")
+        if earlier:
+            version = max(earlier, key=lambda v: int(v.version))
+            client.set_registered_model_alias(name, alias, version.version)
+            return {"name": name, "version": version.version, "run_id": run_id,
                     metric: metrics.get(metric), "alias": alias}
     outputs = best.outputs.model_outputs if best.outputs else []
     model_id = outputs[0].model_id if outputs else None  # MLflow 3: the run's logged model

@@ -87,6 +87,21 @@ def test_missing_data_file_names_the_file_and_where_it_looked(tmp_path):
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()  # no run was created
 
 
+def test_a_deleted_experiment_stops_the_run_before_its_data_is_loaded(tmp_path):
+    from bench.tracking import open_store
+
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    open_store(uri)
+    client = MlflowClient(uri)
+    client.delete_experiment(client.create_experiment("gone"))
+    result = _bench(tmp_path, "tracking.experiment=gone", "dataset.n_rows=2000", timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "error: tracking.experiment 'gone': the experiment is deleted")
+    assert "[data]" not in result.stdout + result.stderr and not _runs(tmp_path / "mlruns" /
+                                                                      "mlflow.db")
+
+
 def test_malformed_data_file_names_file_row_column_value(tmp_path):
     from bench.data.snmp_mib import SCHEMA
 

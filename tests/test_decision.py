@@ -576,9 +576,21 @@ def test_register_best_uses_a_val_metric_and_sets_the_alias(compose_cfg):
     chosen = tracking.register_best(cfg.tracking.uri, "synthetic", "val_pr_auc")
     best = max((first, second), key=lambda r: r.metrics["val_pr_auc"])
     assert chosen["run_id"] == best.run_id
-    version = MlflowClient(cfg.tracking.uri).get_model_version_by_alias("bench-synthetic",
-                                                                          "champion")
+    client = MlflowClient(cfg.tracking.uri)
+    version = client.get_model_version_by_alias("bench-synthetic", "champion")
     assert version.run_id == best.run_id and "val_pr_auc" in version.description
+    # a registration killed between its two writes left a version of the other run without
+    # the alias: registering that run completes it, with no second version of the run
+    other = first if best is second else second
+    orphan = client.create_model_version("bench-synthetic", f"runs:/{other.run_id}/model",
+                                         run_id=other.run_id)
+    chosen = tracking.register_run(cfg.tracking.uri, other.run_id, "bench-synthetic",
+                                   "champion", "again", "val_pr_auc")
+    assert chosen["version"] == orphan.version
+    assert client.get_model_version_by_alias("bench-synthetic", "champion").run_id == (
+        other.run_id)
+    versions = client.search_model_versions("name='bench-synthetic'")
+    assert sorted(v.run_id for v in versions) == sorted([best.run_id, other.run_id])
 
 
 def test_register_from_another_folder_with_tracking_uri_picks_the_lowest_fpr(
