@@ -501,6 +501,8 @@ def run(args: Args, echo: Any = print) -> Summary:
     echo(f"[score] {summary.rows:,} rows in {summary.seconds:.2f} s "
          f"({summary.rows_per_second:,.0f} rows/s); flagged {summary.flagged:,} "
          f"({share:.2%}) -> {args.output}")
+    if not summary.rows:  # a header without rows: an empty batch is legitimate, but say so
+        echo(f"[score] warning: {source} holds no rows; {args.output} has a header only")
     for line in summary.warnings:
         echo(f"[score] warning: {line}")
     if args.log:

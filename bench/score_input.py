@@ -82,6 +82,7 @@ def read_csv_chunks(path: Path, inputs: list[tuple[str, str]], rows: int) -> Ite
                              skip_blank_lines=False, encoding="utf-8-sig")
         with reader:
             for frame in _without_trailing_blank_lines(path, reader):
+                frame = _booleans_as_integers(frame, inputs)
                 # key columns are not checked: blank them in the frame the checker sees
                 checked = frame.assign(**{c: "" for c in header if c not in spec.columns})
                 _check_values(path, checked, spec, first_line=2 + first)
@@ -151,6 +152,19 @@ def _trailing_blank_lines(path: Path) -> int:
     return max(newlines - 1, 0) + (1 if after and newlines else 0)
 
 
+# inputs that take True/False as 1/0: bench's table loader reads a True/False column as
+# 0/1 integers, so its model's signature says integer (or long) for it
+BOOLEAN_AS_INTEGER = ("integer", "long", "boolean")
+
+
+def _booleans_as_integers(frame: pd.DataFrame, inputs: list[tuple[str, str]]) -> pd.DataFrame:
+    """`frame` with the True/False columns of integer inputs as 0/1 (int8)."""
+    columns = {name: frame[name].astype("int8") for name, kind in inputs
+               if kind in BOOLEAN_AS_INTEGER and name in frame
+               and pd.api.types.is_bool_dtype(frame[name])}
+    return frame.assign(**columns) if columns else frame
+
+
 def _spec(inputs: list[tuple[str, str]]) -> Any:
     from bench.data.files import TableSpec
 
@@ -175,15 +189,21 @@ def read_parquet_chunks(path: Path, inputs: list[tuple[str, str]], rows: int
                             f"schema: {name!r} (columns {names.index(name)} and {index})")
     features = {name for name, _ in inputs}
     first = 0
+    import pyarrow as pa
+
     batches = handle.iter_batches(batch_size=rows)
+    read_any = False
     while True:
         try:
             batch = next(batches, None)
         except Exception as error:  # a damaged page or column chunk
             raise DataError(f"{path}: cannot be read as Parquet (rows from {first} on): "
                             f"{' '.join(str(error).split())}") from error
-        if batch is None:
+        if batch is None and not read_any:  # no rows: one empty chunk gives the output columns
+            batch = pa.RecordBatch.from_pylist([], schema=handle.schema_arrow)
+        elif batch is None:
             return
+        read_any = True
         frame = batch.to_pandas()
         keys = {name: batch.column(name).to_pandas(types_mapper=pd.ArrowDtype)
                 for name in names if name not in features}
@@ -198,7 +218,7 @@ def check_frame(frame: pd.DataFrame, source: Path | str, first: int,
     numbers given for a string input as text); DataError at the first duplicate or missing
     column, column of a type the input cannot take, or bad value (row = 0-based position in
     `source`): numeric inputs take finite numbers, or text that parses as one (true/false
-    only for a boolean input); string inputs take text or numbers, never missing."""
+    for an integer or boolean input); string inputs take text or numbers, never missing."""
     duplicated = frame.columns[frame.columns.duplicated()]
     if len(duplicated):
         raise DataError(f"{source}: column {duplicated[0]!r}: duplicate column name "
@@ -242,10 +262,10 @@ def _numbers(values: pd.Series, kind: str, source: Path | str, first: int, name:
              ) -> np.ndarray:
     """`values` as float64 (NaN where missing or not a number) for a numeric input;
     DataError for a dtype that is not numbers or text (dates, durations, booleans for a
-    non-boolean input, complex, bytes, ...)."""
+    float input, complex, bytes, ...); True/False count as 1/0 for an integer input."""
     dtype = values.dtype
     if pd.api.types.is_bool_dtype(dtype):
-        if kind != "boolean":
+        if kind not in BOOLEAN_AS_INTEGER:
             raise _wrong_type(values, kind, source, first, name, "a number")
         return values.to_numpy(dtype="float64", na_value=np.nan)
     if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_float_dtype(dtype):
@@ -253,7 +273,8 @@ def _numbers(values: pd.Series, kind: str, source: Path | str, first: int, name:
     if not (pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)):
         raise _wrong_type(values, kind, source, first, name, "a number")
     if pd.api.types.infer_dtype(values, skipna=True) not in _TEXT_OR_NUMBERS:
-        _check_items(values, kind, source, first, name, "a number", kind == "boolean")
+        _check_items(values, kind, source, first, name, "a number",
+                     kind in BOOLEAN_AS_INTEGER)
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
 

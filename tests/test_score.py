@@ -296,9 +296,9 @@ def test_duplicate_column_names_are_refused(scored, tmp_path, capsys):
       "number (the model's input 'dur' is double)")),
     ("dur", pd.to_timedelta(np.arange(400), unit="s"),
      ("row 0, column 'dur': timedelta64", "value Timedelta('0 days 00:00:00') is not a number")),
-    ("sbytes", [True, False] * 200,
-     ("row 0, column 'sbytes': bool value", "is not a number (the model's input 'sbytes' is "
-      "long)")),
+    ("dur", [True, False] * 200,
+     ("row 0, column 'dur': bool value", "is not a number (the model's input 'dur' is "
+      "double)")),
     ("dur", [b"1.5"] * 400, ("row 0, column 'dur': object value b'1.5' is not a number",)),
     ("proto", pd.date_range("2024-01-01", periods=400, freq="s"),
      ("row 0, column 'proto': datetime64", "is not text or a number (the model's input "
@@ -426,3 +426,43 @@ def test_a_blank_line_or_empty_row_before_the_end_is_refused(scored, tmp_path, c
     empty.write_text("\n".join([*lines, "," * (len(lines[0].split(",")) - 1)]) + "\n\n\n")
     _refused(uri, run_id, empty, tmp_path, capsys, f"line {len(lines) + 1}, column 'proto': "
              "missing value", args=args)
+
+
+def test_a_true_false_column_of_a_table_run_scores_like_the_run(tmp_path):
+    """dataset=table reads a True/False column as 0/1 integers (signature: integer); its own
+    CSV rows score exactly as the run scored its TEST rows (they were refused as
+    non-numeric)."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=600), "flag": rng.random(600) > 0.5,
+                          "proto": rng.choice(["tcp", "udp"], 600)})
+    frame["label"] = np.where(frame["a"] + frame["flag"] + rng.normal(size=600) > 0.8,
+                              "attack", "normal")
+    csv = tmp_path / "flows.csv"
+    frame.to_csv(csv, index=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    _, result = _run(uri, "dataset=table", f"dataset.path={csv}", "dataset.label=label",
+                     "dataset.normal=[normal]", f"paths.cache_dir={tmp_path / 'cache'}",
+                     "model=logreg", "evaluation.plots=none")
+    mlflow.set_tracking_uri(uri)
+    logged = pd.read_parquet(mlflow.artifacts.download_artifacts(
+        f"runs:/{result.run_id}/reports/test_scores.parquet"))
+    out = tmp_path / "scores.csv"
+    assert _score(uri, f"run={result.run_id}", f"input={csv}", f"output={out}") == 0
+    scores = pd.read_csv(out).set_index("row")["anomaly_score"]
+    np.testing.assert_allclose(scores.loc[logged.index], logged["anomaly_score"], rtol=1e-12)
+
+
+def test_an_input_without_rows_gives_a_readable_empty_output_and_a_warning(
+        scored, tmp_path, capsys):
+    """A header-only CSV or a zero-row Parquet file (an hour without flows) scores to an
+    output with the columns and no rows (the Parquet output was a 0-byte file)."""
+    uri, run_id, csv, _ = scored
+    frame = pd.read_csv(csv).iloc[:0]
+    for name in ("empty.csv", "empty.parquet"):
+        source = tmp_path / name
+        frame.to_csv(source, index=False) if name.endswith(".csv") else frame.to_parquet(source)
+        out = tmp_path / f"out-{name}"
+        assert _score(uri, f"run={run_id}", f"input={source}", f"output={out}") == 0
+        written = pd.read_csv(out) if name.endswith(".csv") else pd.read_parquet(out)
+        assert written.empty and {"row", "id", "anomaly_score", "flag"} <= set(written.columns)
+        assert f"{source} holds no rows" in capsys.readouterr().out
