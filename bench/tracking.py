@@ -322,8 +322,8 @@ def check_experiment(uri: str | None, name: str, key: str) -> None:
     except MlflowException as error:
         shown = repr(name if len(name) <= 80 else name[:77] + "...")
         raise ConfigError(f"{key} {shown}: {error.message}") from None
-    if uri is None:
-        return
+    if uri is None or not store_exists(uri):  # a store not created yet (by open_store, under
+        return  # its lock) has no deleted experiment; MLflow would create it here, unlocked
     try:
         existing = store_client(uri).get_experiment_by_name(name)
     except Exception as error:

@@ -40,11 +40,12 @@ def test_the_helper_writes_the_skops_file_and_the_parent_never_imports_skops(tmp
 import sys, time
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 from bench import helper
 from bench.models import decision as dm
 helper.warm_up()
 X = np.arange(40.0).reshape(20, 2); y = np.arange(20) % 2
-m = LogisticRegression().fit(X, y)
+m = make_pipeline(LogisticRegression()).fit(X, y)
 dm.save_decision(dm.Decision(m, 0.5), sys.argv[1])
 print("skops imported here:", "skops.io" in sys.modules)
 model = dm.load_decision(sys.argv[1]).pipeline
