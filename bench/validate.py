@@ -772,7 +772,7 @@ def check_sweeper(sweeper: Any) -> None:
 
 # Classes a logging config may name (`class:` / `()`): the standard library's and colorlog's,
 # and bench's console handler and formatter (exact names).
-_LOGGING_CLASSES = ("logging.", "colorlog.")
+_LOGGING_MODULES = ("logging", "logging.handlers", "colorlog")  # where logging's classes are
 _LOGGING_EXT = ("ext://sys.stdout", "ext://sys.stderr")  # what logging's `ext://` may reach
 
 
@@ -790,7 +790,7 @@ def _check_logging(key: str, node: Any) -> None:
         if isinstance(value, dict):
             for name, child in value.items():
                 if name in ("class", "()") and not (
-                        isinstance(child, str) and (child.startswith(_LOGGING_CLASSES)
+                        isinstance(child, str) and (_is_logging_class(child)
                                                     or child in HYDRA_LOGGING)):
                     raise ConfigError(f"{where}.{name}={child}: logging configs may name only "
                                       "classes of logging and colorlog, and "
@@ -798,6 +798,21 @@ def _check_logging(key: str, node: Any) -> None:
                 stack.append((f"{where}.{name}", child))
         elif isinstance(value, list):
             stack.extend((f"{where}[{i}]", child) for i, child in enumerate(value))
+
+
+def _is_logging_class(name: str) -> bool:
+    """`name` is a class of logging, logging.handlers or colorlog, named directly (not an
+    attribute reached through them: `logging.os.system` starts with `logging.` too)."""
+    import importlib
+
+    module, _, attribute = name.rpartition(".")
+    if module not in _LOGGING_MODULES or not attribute.isidentifier() or attribute[0] == "_":
+        return False
+    try:
+        found = getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError):
+        return False
+    return inspect.isclass(found) and found.__module__.split(".")[0] in ("logging", "colorlog")
 
 
 def _check_sampler(target: str) -> None:

@@ -95,6 +95,8 @@ def test_columns_are_inferred_or_checked() -> None:
                         "bytes": ["src_bytes", "dst_bytes"], "logit": ["flag"]}
     with pytest.raises(ConfigError, match="proto_typo"):
         resolve_columns({"protocol": "proto_typo"}, schema, columns)
+    with pytest.raises(ConfigError, match=r"\['label'\]: the label"):  # a logit of itself
+        resolve_columns({"logit": ["label"]}, schema, columns)
 
 
 @pytest.mark.parametrize("dataset, module", [

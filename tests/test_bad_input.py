@@ -180,6 +180,9 @@ CONFIG_CASES = [
      ["SNMP-MIB.csv", "not found", "BENCH_DATA_DIR"]),
     # xgboost takes **kwargs and only warns when fitting that it ignores one
     (["+model.colsample_bytre=0.5"], ["model.colsample_bytre=0.5", "no parameter"]),
+    # a function reached through logging's module (Hydra's whitelist held; a traceback)
+    (["+hydra.job_logging.handlers.evil={class:logging.os.system,command:x}"],
+     ["hydra.job_logging.handlers.evil.class=logging.os.system", "classes of logging"]),
 ]
 FAST = {0, 3, 6, 33, 62, 72, 81, 83, 85, 87, 96}
 

@@ -120,13 +120,14 @@ def hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    from bench.errors import run_reporting_user_errors
+    from bench.errors import hydras_failed_job_line_hidden, run_reporting_user_errors
 
     def analyze() -> None:
         from bench.launchers import prepare_cli
 
         sys.argv[1:] = prepare_cli(sys.argv[1:])  # passwords out, bench's plugins known
-        hydra_main()
+        with hydras_failed_job_line_hidden():
+            hydra_main()
 
     run_reporting_user_errors(analyze)
 

@@ -29,6 +29,12 @@ def resolve_columns(configured: Mapping[str, Any], schema: Any, columns: list[st
     if unknown:
         raise ConfigError(f"analyze.columns name(s) {unknown} that the dataset does not have; "
                           f"its columns: {columns}")
+    labels = [c for c in named if c == schema.label or c in schema.label_proxies
+              or c == schema.family]
+    if labels:  # a logit of the label on itself "failed: MissingDataError" in the report
+        raise ConfigError(f"analyze.columns name(s) {labels}: the label or a column that "
+                          f"restates it (label proxy, attack family); name features: "
+                          f"{schema.features}")
     text = [c for c in out["bytes"] if c not in schema.numeric]
     if text:  # a Welch t-test of a text column's codes means nothing
         raise ConfigError(f"analyze.columns.bytes: {text} are not numeric features; numeric "
