@@ -247,6 +247,8 @@ def test_split_by_file_keeps_whole_files_apart(tmp_path):
     assert len(shared.val) == round(0.25 * (len(shared.train) + len(shared.val)))
     with pytest.raises(ConfigError, match=r"no file 'Friday\.csv' in the dataset"):
         ByFileSplit(test_files=("Friday.csv",))(ds)
+    with pytest.raises(ConfigError, match="leaves no file for TRAIN"):
+        ByFileSplit(test_files=(thursday,), val_files=(monday, tuesday))(ds)
 
 
 def test_split_by_time_cuts_on_the_timestamp(tmp_path):

@@ -276,6 +276,10 @@ class ByFileSplit:
         clash = (set(train) & set(test)) | (set(train) & set(val)) | (set(val) & set(test))
         if clash:
             raise ConfigError(f"split: file(s) {sorted(clash)} are in more than one partition")
+        if not train:
+            raise ConfigError(f"split=by_file leaves no file for TRAIN: the dataset's files "
+                              f"{available} are all TEST or VAL files; name fewer in "
+                              "split.test_files / split.val_files, or add files")
         return train, val, test
 
 
