@@ -5,9 +5,10 @@ A cell is one Hydra job. Its identity joins four parts:
 - the config id (`tracking.config_id`: the unresolved config without seed, tracking, paths,
   hydra, evaluation, resume keys; plus the chosen group options),
 - the seed,
-- the content hash of the data: the sha256 of every file the dataset config names
-  (`*_file`, `*_files`) found in its data_dir, or for generated data the hash of its resolved
-  config (the generator is deterministic in it),
+- the content hash of the data: the sha256 of every file the dataset's loader reads (the
+  table loader's `path` / `test_path` resolved as it resolves them, FILE_LISTS; the other
+  loaders' `*_file`, `*_files` found in its data_dir), or for generated data the hash of its
+  resolved config (the generator is deterministic in it),
 - the code version: the git commit of bench, else its package version.
 
 `cell_identity` is the one function that says which runs are "the same cell": every run is
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +37,10 @@ from bench.objective import objective_value
 
 CELL_TAG, BASE_TAG = "cell_id", "cell_base_id"
 RESUME_CODE = ("commit", "any")  # what code counts as the same: the same commit, or any
+# Loaders that name their files otherwise than by `*_file` / `*_files` keys: the function
+# listing the files a load with the same options reads ({key: path}, resolved as the loader
+# resolves them: a glob or folder to the files it holds now).
+FILE_LISTS = {"bench.data.table.load": "bench.data.table.data_files"}
 
 
 @dataclass(frozen=True)
@@ -83,44 +89,54 @@ def cell_identity(cfg: DictConfig, choices: Mapping[str, str]) -> CellIdentity:
 
 
 def data_hash(dataset: DictConfig) -> str:
-    """`files:<hex>` of the sha256 of each file the dataset config names and that exists in
-    its data_dir (by config key, so renaming a file changes nothing, editing one does);
-    `generated:<hex>` of the resolved config for a dataset without data_dir."""
+    """`files:<hex>` of the sha256 of every file the dataset's loader reads (`data_files`;
+    keyed by config key or role, so editing a file changes the hash, and so does adding a
+    file to a table's folder or glob); `generated:<hex>` of the resolved config for a
+    dataset that reads no files (no data_dir)."""
     plain = OmegaConf.to_container(dataset, resolve=True)
     assert isinstance(plain, dict)
-    if not plain.get("data_dir"):
+    if str(plain.get("_target_")) not in FILE_LISTS and not plain.get("data_dir"):
         return "generated:" + _hex(json.dumps(plain, sort_keys=True, default=str))
     from bench.data.cache import TableCache
-    from bench.data.files import find
 
     cache = TableCache(plain.get("cache_dir"))
-    digests = {}
-    for key, name in sorted(_named_files(plain).items()):
-        path = find(plain["data_dir"], name)
-        if path is not None:
-            digests[key] = _file_sha256(cache, path)
+    digests = {key: _file_sha256(cache, path) for key, path in data_files(plain).items()}
     return "files:" + _hex(json.dumps(digests, sort_keys=True))
 
 
-def _named_files(plain: Mapping[str, Any]) -> dict[str, str]:
-    """{config key: file name} of `*_file` values and `*_files` mappings."""
-    out = {}
+def data_files(plain: Mapping[str, Any]) -> dict[str, Path]:
+    """{key: path} of every file a load of the dataset config `plain` (resolved) reads: its
+    loader's own list (FILE_LISTS), else the `*_file` values and `*_files` mappings found in
+    its data_dir (plain or .gz, as the loaders look them up; a missing optional file is not
+    read, so not listed). Raises the DataError the loader would for a name that resolves
+    to nothing it can read."""
+    target = str(plain.get("_target_"))
+    if target in FILE_LISTS:
+        module, _, name = FILE_LISTS[target].rpartition(".")
+        options = {k: v for k, v in plain.items() if k != "_target_"}
+        return dict(getattr(importlib.import_module(module), name)(**options))
+    from bench.data.files import find
+
+    named = {}
     for key, value in plain.items():
         if key.endswith("_file") and value:
-            out[key] = str(value)
+            named[key] = str(value)
         elif key.endswith("_files") and isinstance(value, Mapping):
-            out.update({f"{key}.{k}": str(v) for k, v in value.items() if v})
-    return out
+            named.update({f"{key}.{k}": str(v) for k, v in value.items() if v})
+    found = {key: find(plain["data_dir"], name) for key, name in sorted(named.items())}
+    return {key: path for key, path in found.items() if path is not None}
 
 
-_hashed: dict[tuple[str, int, int], str] = {}
+_hashed: dict[tuple[str, tuple[tuple[str, int], ...]], str] = {}
 
 
 def _file_sha256(cache: Any, path: Path) -> str:
     """sha256 of `path`: the cache's stat index when it knows the file, else hashed once per
-    process (and remembered in the index for the loader)."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    process while it is unchanged (the index's test: size, mtime, ctime, inode), and
+    remembered in the index for the loader."""
+    from bench.data.cache import stat_key
+
+    key = (str(path.resolve()), tuple(sorted(stat_key(path).items())))
     if key not in _hashed:
         digest = cache.digest(path)
         cache.remember(path, digest)

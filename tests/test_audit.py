@@ -12,7 +12,7 @@ from bench.data.audit import AuditSettings, audit, order_correlation, order_leak
 from bench.data.dataset import Dataset
 from bench.data.split import Splits, StratifiedSplit
 from bench.data.synthetic import load
-from bench.errors import ConfigError
+from bench.errors import ConfigError, DataError
 
 N = 6000
 DISGUISE = "dur"  # an innocent UNSW feature name (flow duration) that the counter replaces
@@ -84,9 +84,10 @@ def test_warn_mode_keeps_the_feature_and_says_so():
 
 
 def test_a_single_feature_separating_the_classes_is_a_warning_not_a_drop():
+    """Strong but imperfect (VAL ROC-AUC ~0.997, below audit.label_copy_auc): kept, warned."""
     data = load(n_rows=N, seed=3)
     rng = np.random.default_rng(1)
-    frame = data.train.assign(sinpkt=data.train["label"] * 10 + rng.normal(0, 1, N))
+    frame = data.train.assign(sinpkt=data.train["label"] * 4 + rng.normal(0, 1, N))
     frame = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)  # no row order
     schema = replace(data.schema, numeric=(*data.schema.numeric, "sinpkt"))
     data = Dataset("t", schema, frame)
@@ -96,6 +97,7 @@ def test_a_single_feature_separating_the_classes_is_a_warning_not_a_drop():
     assert list(report.single_feature_auc) == ["sinpkt"]
     assert any("'sinpkt'" in w and "ROC-AUC" in w for w in report.warnings)
     assert report.metrics()["audit_single_feature_separators"] == 1.0
+    assert report.label_copies == {} and report.dropped_label_copies == []
 
 
 def test_test_rows_duplicating_train_are_counted_per_test_set_and_masked():
@@ -226,3 +228,116 @@ def test_every_counter_form_is_flagged_in_the_real_unsw_file(form, unsw_data):
     schema, _, report = audit(unsw_data.schema, splits)
     assert list(report.order_leaks) == [DISGUISE], form  # and nothing else of UNSW
     assert DISGUISE not in schema.features
+
+
+# ------------------------------------------------------------------------------------------
+# The label in other words: a feature that alone separates the classes on TRAIN and on VAL.
+
+
+def _label_forms(label: np.ndarray, attack_cat: np.ndarray) -> dict[str, tuple[object, bool]]:
+    """Each way a column can be the label in other words: (values, categorical?)."""
+    order = np.argsort(np.argsort(label, kind="stable"))  # numbered normal rows first
+    return {
+        "0/1 copy": (label.astype("int64"), False),
+        "affine copy -3 * label + 7": (-3.0 * label + 7, False),
+        "the label as text": (np.where(label == 1, "attack", "normal"), True),
+        "attack category under another name": (np.where(label == 1, attack_cat, "none"), True),
+        "attack type with '-' for normal rows": (np.where(label == 1, attack_cat, "-"), True),
+        "connection number of a class-ordered capture, shuffled": (order, False),
+        "missing exactly on attack rows": (np.where(label == 1, np.nan, 1.0), False),
+    }
+
+
+def _with_column(name: str, values: object, categorical: bool, n: int = 3000,
+                 seed: int = 3) -> Dataset:
+    """The synthetic dataset, rows shuffled (no row order), plus `name` = `values`."""
+    data = load(n_rows=n, seed=seed)
+    frame = data.train.assign(**{name: values})
+    frame = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    key = "categorical" if categorical else "numeric"
+    schema = replace(data.schema, **{key: (*getattr(data.schema, key), name)})
+    return Dataset("t", schema, frame)
+
+
+@pytest.mark.parametrize("form", list(_label_forms(np.zeros(1), np.zeros(1))))
+def test_the_label_in_other_words_is_dropped_and_named(form):
+    base = load(n_rows=3000, seed=3).train
+    values, categorical = _label_forms(base["label"].to_numpy(),
+                                       base["attack_cat"].astype(str).to_numpy())[form]
+    data = _with_column("kind", values, categorical)
+    schema, _, report = audit(data.schema, StratifiedSplit(seed=0)(data))
+    assert "kind" not in schema.features, form
+    assert list(report.label_copies) == ["kind"] and report.dropped_label_copies == ["kind"]
+    assert report.label_copies["kind"]["train_auc"] >= 0.999
+    assert report.label_copies["kind"]["val_auc"] >= 0.999
+    (warning,) = [w for w in report.warnings if "'kind'" in w]
+    assert "is the label in other words" in warning and ": dropped." in warning
+    assert "audit.label_copy_auc=0.999" in warning
+    assert report.metrics()["audit_dropped_label_copies"] == 1.0
+    assert report.to_dict()["dropped_label_copies"] == ["kind"]
+    assert "the label in other words: ['kind'] (dropped: ['kind'])" in report.summary_lines()
+    assert len(schema.features) == len(data.schema.features) - 1  # nothing else went
+
+
+def test_warn_mode_keeps_a_label_copy_and_says_so():
+    data = _with_column("kind", np.where(load(n_rows=3000, seed=3).train["label"] == 1,
+                                         "attack", "normal"), categorical=True)
+    schema, _, report = audit(data.schema, StratifiedSplit(seed=0)(data),
+                              AuditSettings(on_label_copy="warn"))
+    assert "kind" in schema.features and "kind" in report.label_copies
+    assert report.dropped_label_copies == []
+    assert any("'kind' is the label in other words" in w and "on_label_copy=warn" in w
+               for w in report.warnings)
+
+
+def test_a_separator_on_one_partition_or_in_opposite_directions_is_not_a_label_copy():
+    """VAL alone is the warn-only band; TRAIN and VAL must agree in direction."""
+    data = load(n_rows=3000, seed=3)
+    splits = StratifiedSplit(seed=0)(data)
+    rng = np.random.default_rng(0)
+    train, val = splits.train.copy(), splits.val.copy()
+    train["only_val"] = rng.normal(size=len(train))  # no signal on TRAIN ...
+    val["only_val"] = val["label"].to_numpy() * 5.0  # ... perfect on VAL
+    train["flipped"] = train["label"].to_numpy() * 1.0  # attacks high on TRAIN ...
+    val["flipped"] = 1.0 - val["label"].to_numpy()  # ... low on VAL
+    test = splits.test.assign(only_val=0.0, flipped=0.0)
+    schema = replace(data.schema, numeric=(*data.schema.numeric, "only_val", "flipped"))
+    cleaned, _, report = audit(schema, replace(splits, train=train, val=val, test=test))
+    assert report.label_copies == {}
+    assert {"only_val", "flipped"} <= set(cleaned.features)
+    assert report.single_feature_auc == {"only_val": 1.0, "flipped": 1.0}  # warned
+    assert sum("alone separates the classes on VAL" in w for w in report.warnings) == 2
+
+
+def test_only_label_copies_left_is_one_error_naming_the_option():
+    data = load(n_rows=2000, seed=3)
+    frame = data.train.assign(kind=data.train["label"] * 2)
+    schema = replace(data.schema, categorical=(), numeric=("kind",))
+    with pytest.raises(DataError, match=r"as the label in other words \(kind\).*"
+                                        r"audit\.on_label_copy=warn"):
+        audit(schema, StratifiedSplit(seed=0)(Dataset("t", schema, frame)))
+
+
+@pytest.mark.parametrize("key, value", [("on_label_copy", "delete"), ("label_copy_auc", 0.5),
+                                        ("label_copy_auc", 1.01)])
+def test_bad_label_copy_settings_name_the_key(key, value):
+    with pytest.raises(ConfigError, match=rf"audit\.{key}"):
+        AuditSettings.from_config({key: value})
+
+
+def test_the_config_declares_the_label_copy_settings():
+    from omegaconf import OmegaConf
+
+    from bench.app import CONFIG_DIR
+
+    node = OmegaConf.load(f"{CONFIG_DIR}/config.yaml").audit
+    assert AuditSettings.from_config(node) == AuditSettings()  # defaults agree with the YAML
+    assert (node.label_copy_auc, node.on_label_copy) == (0.999, "drop")
+
+
+@pytest.mark.real_data
+def test_no_real_unsw_feature_is_a_label_copy(unsw_data):
+    """Honest features are kept: UNSW's best single feature reaches VAL ROC-AUC ~0.80."""
+    schema, _, report = audit(unsw_data.schema, StratifiedSplit(seed=0)(unsw_data))
+    assert report.label_copies == {} and report.single_feature_auc == {}
+    assert len(schema.features) == len(unsw_data.schema.features) - len(report.order_leaks)

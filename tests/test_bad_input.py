@@ -180,6 +180,9 @@ CONFIG_CASES = [
      ["SNMP-MIB.csv", "not found", "BENCH_DATA_DIR"]),
     # xgboost takes **kwargs and only warns when fitting that it ignores one
     (["+model.colsample_bytre=0.5"], ["model.colsample_bytre=0.5", "no parameter"]),
+    # the audit's settings, found inside the first cell before
+    (["-m", "audit.on_label_copy=maybe", "seed=0,1"], ["audit.on_label_copy='maybe'"]),
+    (["audit.label_copy_auc=0.5"], ["audit.label_copy_auc=0.5", "(0.5, 1]"]),
     # a function reached through logging's module (Hydra's whitelist held; a traceback)
     (["+hydra.job_logging.handlers.evil={class:logging.os.system,command:x}"],
      ["hydra.job_logging.handlers.evil.class=logging.os.system", "classes of logging"]),

@@ -368,3 +368,88 @@ def test_a_killed_joblib_grid_leaves_no_worker_running_and_resumes(tmp_path):
     finished = Counter((tags["model"], tags["seed"]) for status, tags in runs.values()
                        if status == "FINISHED")
     assert sorted(finished.values()) == [1] * 8, finished
+
+
+# ------------------------------------------------------------- dataset=table identity
+def _table_csv(folder: Path, name: str, n: int = 240, attack_every: int = 3) -> Path:
+    """A small labelled CSV for dataset=table (columns a, b, proto, Label)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    rows = [f"{i},{(i * 7) % 50},{'tcp' if i % 2 else 'udp'},"
+            f"{'dos' if i % attack_every == 0 else 'BENIGN'}" for i in range(n)]
+    path.write_text("\n".join(["a,b,proto,Label", *rows]) + "\n")
+    return path
+
+
+def _table_cell(compose_cfg, data: Path, *extra: str):
+    return compose_cfg("dataset=table", "dataset.path=R.csv", "dataset.label=Label",
+                       "dataset.normal=[BENIGN]", "model=logreg", f"paths.data_dir={data}",
+                       f"paths.cache_dir={data.parent / 'cache'}", *extra, small=False)
+
+
+def test_a_table_cell_runs_again_after_its_file_is_edited(compose_cfg, tmp_path):
+    """dataset=table names its data with `path`: the cell's data hash is the content of the
+    files it resolves to, so resume skips an unchanged file and runs an edited one again."""
+    data = tmp_path / "data"
+    _table_csv(data, "R.csv")
+    cfg, choices = _table_cell(compose_cfg, data)
+    _run_cell(cfg, choices)
+    assert cells.take().status == cells.FINISHED
+    again, choices = _table_cell(compose_cfg, data, "resume=true")
+    _run_cell(again, choices)
+    assert cells.take().status == cells.SKIPPED  # unchanged file: the finished run is reused
+    before = resume.cell_identity(again, choices)
+
+    _table_csv(data, "R.csv", attack_every=4)  # same columns, other labels
+    edited = resume.cell_identity(again, choices)
+    assert edited.data_hash != before.data_hash and edited.config_id == before.config_id
+    _run_cell(again, choices)
+    assert cells.take().status == cells.FINISHED  # edited file: the cell runs again
+    runs = tracking.runs_by_id(str(cfg.tracking.uri))
+    assert sorted(tags["cell.data_hash"] for _, tags in runs.values()) == sorted(
+        [before.data_hash, edited.data_hash])
+
+
+def test_table_data_hash_covers_every_file_path_and_test_path_resolve_to(tmp_path):
+    data = tmp_path / "data"
+    _table_csv(data / "days", "mon.csv")
+    _table_csv(data / "days", "tue.csv", attack_every=5)
+    _table_csv(data, "test.csv", attack_every=6)
+
+    def digest(path: object, test_path: object = None) -> str:
+        return resume.data_hash(OmegaConf.create(
+            {"_target_": "bench.data.table.load", "data_dir": str(data), "cache_dir": None,
+             "path": path, "test_path": test_path, "label": "Label"}))
+
+    by_glob = digest("days/*.csv")
+    assert by_glob == digest("days") == digest(["days/mon.csv", "days/tue.csv"])
+    assert digest("days/mon.csv") != digest("days/tue.csv")  # not the hash of no files
+    assert digest("days", "test.csv") != by_glob
+    _table_csv(data / "days", "wed.csv")  # a new file behind the same glob
+    assert digest("days/*.csv") != by_glob
+    with_test = digest("days", "test.csv")
+    _table_csv(data, "test.csv", attack_every=7)  # the TEST file edited
+    assert digest("days", "test.csv") != with_test
+
+
+def test_kept_data_is_loaded_again_when_a_table_file_changes(compose_cfg, tmp_path):
+    """In a grid, the loaded split is reused only for the same file content
+    (bench.data.kept.data_key follows the cell's data hash)."""
+    from bench.data import kept
+    from bench.experiment import _load_split_audit
+
+    data = tmp_path / "data"
+    _table_csv(data, "R.csv")
+    cfg, choices = _table_cell(compose_cfg, data)
+    kept.reuse_across_cells(True)
+    try:
+        first, *_ = _load_split_audit(cfg, choices)
+        key = kept.data_key(cfg)
+        assert _load_split_audit(cfg, choices)[0] is first and kept.reused("split")
+        _table_csv(data, "R.csv", attack_every=4)  # another file's content under this name
+        assert kept.data_key(cfg) != key
+        second, *_ = _load_split_audit(cfg, choices)
+        assert not kept.reused("split") and second is not first
+        assert second.train["label"].sum() != first.train["label"].sum()
+    finally:
+        kept.reuse_across_cells(False)

@@ -406,3 +406,248 @@ def test_zeek_conn_example_composes_and_loads(compose_cfg, tmp_path):
     assert "(missing)" in set(ds.train["service"])
     assert int(ds.train["label"].sum()) == 20
     assert set(ds.train["detailed_label"]) == {"PartOfAHorizontalPortScan", "Benign"}
+
+
+def test_a_cache_file_of_another_source_is_discarded_and_rebuilt(tmp_path):
+    """A cache file copied under this file's cache name from another CSV with the same
+    columns is refused (CacheWarning) and rebuilt from the source; the notes say parsed."""
+    import shutil
+    import warnings
+
+    from bench.data.cache import CacheWarning, TableCache
+    from bench.data.files import digest_file
+    from bench.data.table import load
+
+    a = _small(tmp_path, "a.csv", _rows(40, "dos"))
+    b = _small(tmp_path, "b.csv", _rows(60, "scan"))
+    cache = tmp_path / "cache"
+
+    def read(name: str) -> table.Dataset:
+        return load(path=name, label="Label", normal=["normal"], data_dir=tmp_path,
+                    cache_dir=cache)
+
+    first = read("a.csv")
+    assert read("a.csv").notes["data.file.0"].endswith("cache")
+    read("b.csv")
+    (a_file,) = cache.glob(f"*{digest_file(a).sha256}.parquet")
+    (b_file,) = cache.glob(f"*{digest_file(b).sha256}.parquet")
+    shutil.copyfile(b_file, a_file)  # b's rows under a's cache name
+    with pytest.warns(CacheWarning, match="made from another source file"):
+        again = read("a.csv")
+    pd.testing.assert_frame_equal(again.train, first.train)
+    assert again.notes["data.file.0"].endswith("parsed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheWarning)  # the rebuilt file is used silently
+        third = read("a.csv")
+    assert third.notes["data.file.0"].endswith("cache")
+    pd.testing.assert_frame_equal(third.train, first.train)
+
+    # a cache file written without the source's sha256 (an older bench) is rebuilt too
+    TableCache(cache).put(a_file.stem, pd.read_parquet(a_file), "")  # no source sha256
+    with pytest.warns(CacheWarning, match="stores no source sha256"):
+        assert read("a.csv").notes["data.file.0"].endswith("parsed")
+
+
+# ------------------------------------------------------------------------------------------
+# What never reaches a model: addresses under any name, declared names, bench's own column
+# names, label copies; and how the label values were read.
+
+
+def _flow_table(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    """Shuffled flows: honest `bytes`, `dur`, `proto`; addresses under common names and under
+    innocent ones; columns that are the label in other words; label `Label`."""
+    rng = np.random.default_rng(seed)
+    attack = rng.random(n) < 0.3
+    kind = np.where(attack, rng.choice(["dos", "probe"], n), "none")
+    return pd.DataFrame({
+        "bytes": rng.integers(100, 2000, n) + attack * rng.integers(0, 800, n),
+        "dur": np.round(rng.exponential(1.0, n) * (1 + attack), 4),
+        "proto": rng.choice(["tcp", "udp", "icmp"], n),
+        "via": [f"10.9.9.{i % 3}" if i % 2 else "gw" for i in range(n)],  # half addresses
+        "SRC_IP_ADDR": [f"10.0.{i % 5}.{i % 250}" for i in range(n)],
+        "ip.src": [f"192.168.1.{i % 200}" for i in range(n)],
+        "Source Address": [f"172.16.0.{i % 100}" for i in range(n)],
+        "orig_h": [f"10.1.1.{i % 50}" for i in range(n)],
+        "peer": [f"172.16.{i % 3}.{i % 7}" if i % 20 else "-" for i in range(n)],
+        "hw": [f"aa:bb:cc:dd:ee:{i % 60:02x}" for i in range(n)],
+        "v6": [f"fe80::{i % 30:x}" for i in range(n)],
+        "y": attack.astype(int),
+        "verdict": np.where(attack, "attack", "normal"),
+        "kind": kind,
+        "Attack Type": np.where(attack, kind, "-"),
+        "Label": np.where(attack, "DoS", "BENIGN"),
+    })
+
+
+NAMED_ADDRESSES = ["SRC_IP_ADDR", "ip.src", "Source Address", "orig_h"]
+VALUED_ADDRESSES = ["peer", "hw", "v6"]
+LABEL_COPIES = ["y", "verdict", "kind", "Attack Type"]
+HONEST = ["bytes", "dur", "proto", "via"]
+
+
+def test_addresses_are_identifiers_under_any_common_name_or_by_their_values(tmp_path):
+    from bench.data.table import load
+
+    _flow_table().drop(columns=LABEL_COPIES).to_csv(tmp_path / "flows.csv", index=False)
+    ds = load(path="flows.csv", label="Label", normal="BENIGN", data_dir=tmp_path)
+    assert set(ds.schema.identifiers) == {*NAMED_ADDRESSES, *VALUED_ADDRESSES}
+    assert set(ds.schema.features) == set(HONEST)  # 'via' is half host names: a category
+    note = ds.notes["data.flow_identifiers"]
+    assert f"well-known flow identifier columns {NAMED_ADDRESSES}" in note
+    assert f"columns holding IP / MAC addresses {VALUED_ADDRESSES}" in note
+    kept = load(path="flows.csv", label="Label", normal="BENIGN", data_dir=tmp_path,
+                flow_identifiers=False)  # the user's opt-out
+    assert {*NAMED_ADDRESSES, *VALUED_ADDRESSES} <= set(kept.schema.categorical)
+    assert kept.schema.identifiers == () and "data.flow_identifiers" not in kept.notes
+
+
+def test_label_copies_of_a_table_are_left_out_of_the_features(tmp_path):
+    from bench.data.audit import audit
+    from bench.data.split import StratifiedSplit
+    from bench.data.table import load
+
+    _flow_table().to_csv(tmp_path / "flows.csv", index=False)
+    ds = load(path="flows.csv", label="Label", normal="BENIGN", data_dir=tmp_path)
+    schema, _, report = audit(ds.schema, StratifiedSplit(seed=0)(ds))
+    assert set(schema.features) == set(HONEST)
+    assert set(report.dropped_label_copies) == set(LABEL_COPIES)
+
+
+@pytest.mark.parametrize("key", ["identifiers", "label_proxies", "metadata", "drop"])
+def test_a_declared_name_differing_from_a_column_by_case_or_punctuation_is_an_error(
+        tmp_path, key):
+    from bench.data.table import load
+
+    _small(tmp_path, "a.csv", _rows(), "proto,Src-Port,dur,Label")
+    with pytest.raises(DataError) as error:
+        load(path="a.csv", label="Label", normal="normal", data_dir=tmp_path,
+             **{key: ["src_port"]})
+    message = str(error.value)
+    assert "a.csv: line 1 (header)" in message and f"(dataset.{key})" in message
+    assert "'src_port' not found (did you mean 'Src-Port'?)" in message
+
+
+def test_a_declared_name_matching_no_column_is_a_warning_with_a_hint(tmp_path, caplog):
+    import logging
+
+    from bench.data.table import load
+
+    _small(tmp_path, "a.csv", _rows(), "proto,SrcPort,dur,Label")
+    _small(tmp_path, "b.csv", [f"{r},9" for r in _rows()], "proto,SrcPort,dur,Label,extra")
+    with caplog.at_level(logging.WARNING, logger="bench.data.table"):
+        ds = load(path=["a.csv", "b.csv"], label="Label", normal="normal", data_dir=tmp_path,
+                  identifiers=["SrcPrt", "Flow ID"], drop=["extra", "Dst Port"])
+    assert ds.notes["data.absent_columns"] == "declared but not in the files: ['SrcPrt', 'Flow ID']"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("nothing was excluded under these names: 'SrcPrt' (did you mean 'SrcPort'?), "
+               "'Flow ID'" in w for w in warnings), warnings
+    (drop,) = [w for w in warnings if "dataset.drop" in w]
+    assert "in no file: 'Dst Port'" in drop and "extra" not in drop  # dropped from b.csv
+    assert "SrcPort" in ds.schema.features  # not silently excluded: the warning says so
+
+
+OWN_NAMES = {  # header, options, what the error says the column is
+    "source_file": ("proto,source_file,dur,Label", {}, "each row's file name"),
+    "label_value": ("proto,label_value,dur,label", {"label": "label"},
+                    "the label column 'label', renamed"),
+    "is_attack": ("proto,label,is_attack,Label", {}, "named is_attack as a column is called"),
+    "attack_family": ("proto,attack_family,dur,Label", {"families": {"dos": "DoS"}},
+                      "dataset.families"),
+}
+
+
+@pytest.mark.parametrize("case", list(OWN_NAMES))
+def test_a_header_column_named_like_a_column_bench_adds_is_an_error(tmp_path, case):
+    from bench.data.table import load
+
+    header, options, what = OWN_NAMES[case]
+    _small(tmp_path, "a.csv", _rows(), header)
+    with pytest.raises(DataError) as error:
+        load(**{"path": "a.csv", "label": "Label", "normal": "normal", "data_dir": tmp_path,
+                **options})
+    assert (f"a.csv: line 1 (header), column '{case}': bench adds a column of that name"
+            in str(error.value))
+    assert what in str(error.value) and "dataset.drop" in str(error.value)
+
+
+def test_a_column_called_label_beside_the_label_column_is_a_label_proxy(tmp_path):
+    from bench.data.table import load
+
+    _small(tmp_path, "a.csv", _rows(), "proto,label,dur,Label")
+    ds = load(path="a.csv", label="Label", normal="normal", data_dir=tmp_path)
+    assert ds.schema.label == "is_attack" and "label" in ds.schema.label_proxies
+    assert "label" not in ds.schema.features
+
+
+def test_label_values_are_counted_per_side_and_near_misses_warned(tmp_path, caplog):
+    import logging
+
+    from bench.data.table import load
+
+    rows = _rows(40)  # rows 0, 4, ... are 'dos', the others 'normal'
+    rows[1], rows[2] = rows[1].replace(",normal", ",Normal"), rows[2].replace(",normal",
+                                                                             ",normal ")
+    _small(tmp_path, "a.csv", rows)
+    with caplog.at_level(logging.WARNING, logger="bench.data.table"):
+        ds = load(path="a.csv", label="Label", normal="normal", data_dir=tmp_path)
+    assert ds.notes["data.label_values"] == ("'normal' 28 normal, 'dos' 10 attack, "
+                                             "'Normal' 1 attack, 'normal ' 1 attack")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert ("[data] label value 'normal ' (1 row) differs from the dataset.normal value "
+            "'normal' only by surrounding spaces or case: counted as an attack") in " ".join(
+        warnings)
+    assert sum("'Normal' (1 row)" in w for w in warnings) == 1
+    caplog.clear()
+    rows[4] = rows[4].replace(",dos", ",DoS ")
+    _small(tmp_path, "b.csv", rows)
+    with caplog.at_level(logging.WARNING, logger="bench.data.table"):
+        load(path="b.csv", label="Label", attack="dos", data_dir=tmp_path)
+    assert any("'DoS ' (1 row) differs from the dataset.attack value 'dos'" in r.getMessage()
+               and "counted as normal" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.slow
+def test_addresses_and_label_copies_never_reach_the_model_end_to_end(tmp_path):
+    """One CLI run: the model's input and reports/selected_features.txt hold only the honest
+    features; data_audit.json names the label copies. Then a file whose `label_value` column
+    clashes with the renamed label is one error line (it was an AttributeError traceback)."""
+    import json
+
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from bench.models.decision import load_decision
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _flow_table().to_csv(data / "flows.csv", index=False)
+    result = _bench(tmp_path, "dataset=table", f"paths.data_dir={data}", "dataset.path=flows.csv",
+                    "dataset.label=Label", "dataset.normal=[BENIGN]", "model=logreg",
+                    "evaluation.plots=none")
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    for column in LABEL_COPIES:
+        assert f"feature {column!r} is the label in other words" in output, column
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    mlflow.set_tracking_uri(uri)
+    local = Path(mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/reports",
+                                                     dst_path=str(tmp_path / "reports")))
+    selected = (local / "selected_features.txt").read_text().split()
+    assert {name.split("__", 1)[1].split("_")[0] for name in selected} == set(HONEST)
+    audit = json.loads((local / "data_audit.json").read_text())
+    assert set(audit["dropped_label_copies"]) == set(LABEL_COPIES)
+    assert run.data.tags["audit.dropped_label_copies"] == "4"
+    model = Path(mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/model"))
+    seen = set(load_decision(model / "data" / "decision").pipeline["preprocess"]
+               .feature_names_in_)
+    assert seen == set(HONEST)
+
+    _flow_table(n=50)[["bytes", "Label"]].rename(columns={"Label": "label"}).assign(
+        label_value=1).to_csv(data / "clash.csv", index=False)
+    result = _bench(tmp_path, "dataset=table", f"paths.data_dir={data}",
+                    "dataset.path=clash.csv", "dataset.label=label", "dataset.normal=[BENIGN]")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "column 'label_value': bench adds a column" in errors[0]

@@ -4,8 +4,10 @@ Run on the splits before anything is fitted. It drops the declared identifier, l
 metadata columns; flags any feature whose values follow row order (a counter, a timestamp, a
 jittered or restarted counter: Spearman rank correlation with the source row index above
 `order_correlation_cut`, over the whole frame, within each source file, or within most
-contiguous blocks) and drops or warns about it (`on_order_leak`); warns about any single
-feature that alone separates the classes TRAIN -> VAL suspiciously well; reports constant
+contiguous blocks) and drops or warns about it (`on_order_leak`); drops (or warns about,
+`on_label_copy`) a feature that alone separates the classes on TRAIN and on VAL (ROC-AUC >=
+`label_copy_auc`, the same direction on both): the label in other words; warns about any other
+single feature that separates the classes TRAIN -> VAL suspiciously well; reports constant
 columns; and counts exact duplicate feature rows shared between TRAIN, VAL and each TEST set
 (warning above `test_duplicate_share`, optionally dropping them). The findings are logged to
 MLflow as `reports/data_audit.json` plus `audit_*` metrics.
@@ -41,16 +43,22 @@ class AuditSettings:
     order_blocks: int = 10
     on_order_leak: str = "drop"
     single_feature_auc: float = 0.99
+    label_copy_auc: float = 0.999
+    on_label_copy: str = "drop"
 
     @classmethod
     def from_config(cls, node: Mapping[str, Any]) -> AuditSettings:
         settings = cls(**dict(node))
-        if settings.on_order_leak not in ("drop", "warn"):
-            raise ConfigError(f"audit.on_order_leak must be drop or warn, got "
-                              f"{settings.on_order_leak!r}")
+        for key in ("on_order_leak", "on_label_copy"):
+            if getattr(settings, key) not in ("drop", "warn"):
+                raise ConfigError(f"audit.{key} must be drop or warn, got "
+                                  f"{getattr(settings, key)!r}")
         for key in ("test_duplicate_share", "order_correlation_cut", "single_feature_auc"):
             if not 0.0 <= getattr(settings, key) <= 1.0:
                 raise ConfigError(f"audit.{key} must be in [0, 1], got {getattr(settings, key)!r}")
+        if not 0.5 < settings.label_copy_auc <= 1.0:  # every feature reaches 0.5
+            raise ConfigError(f"audit.label_copy_auc must be in (0.5, 1], got "
+                              f"{settings.label_copy_auc!r}")
         if settings.order_blocks < 1:
             raise ConfigError(f"audit.order_blocks must be >= 1, got {settings.order_blocks!r}")
         return settings
@@ -62,6 +70,9 @@ class AuditReport:
 
     `dropped_declared` lists the declared identifiers, label proxies and metadata columns.
     `order_leaks` maps each feature following row order to where and how strongly;
+    `label_copies` each feature that alone separates the classes on TRAIN and VAL (the label in
+    other words) to its two ROC-AUCs; `single_feature_auc` every feature's VAL ROC-AUC above
+    `audit.single_feature_auc` (label copies included);
     `test_duplicate_share` maps each TEST set to its share of rows also in TRAIN/VAL, and
     `test_duplicate_rows` (not serialised) to the boolean mask of those rows.
     """
@@ -69,6 +80,8 @@ class AuditReport:
     dropped_declared: list[str] = field(default_factory=list)
     order_leaks: dict[str, dict[str, Any]] = field(default_factory=dict)
     dropped_order_leaks: list[str] = field(default_factory=list)
+    label_copies: dict[str, dict[str, float]] = field(default_factory=dict)
+    dropped_label_copies: list[str] = field(default_factory=list)
     single_feature_auc: dict[str, float] = field(default_factory=dict)
     constant_columns: list[str] = field(default_factory=list)
     duplicates: dict[str, int] = field(default_factory=dict)
@@ -90,6 +103,8 @@ class AuditReport:
         out["audit_dropped_declared"] = float(len(self.dropped_declared))
         out["audit_order_leaks"] = float(len(self.order_leaks))
         out["audit_dropped_order_leaks"] = float(len(self.dropped_order_leaks))
+        out["audit_label_copies"] = float(len(self.label_copies))
+        out["audit_dropped_label_copies"] = float(len(self.dropped_label_copies))
         out["audit_single_feature_separators"] = float(len(self.single_feature_auc))
         out["audit_constant_columns"] = float(len(self.constant_columns))
         out["audit_dropped_test_duplicates"] = float(self.dropped_test_duplicates)
@@ -101,6 +116,8 @@ class AuditReport:
             f"dropped (declared identifier/label proxy): {self.dropped_declared or 'none'}",
             f"follows row order: {list(self.order_leaks) or 'none'}"
             + (f" (dropped: {self.dropped_order_leaks})" if self.dropped_order_leaks else ""),
+            f"the label in other words: {list(self.label_copies) or 'none'}"
+            + (f" (dropped: {self.dropped_label_copies})" if self.dropped_label_copies else ""),
             f"constant columns on TRAIN: {self.constant_columns or 'none'}",
             f"duplicate feature rows: {dup}",
         ]
@@ -187,31 +204,85 @@ def order_leaks(frame: pd.DataFrame, features: list[str], cut: float, blocks: in
     return found
 
 
+def _feature_scores(scored: pd.DataFrame, train: pd.DataFrame, schema: Schema,
+                    columns: list[str]) -> np.ndarray:
+    """One score per row of `scored` and column of `columns`: a numeric feature's raw value
+    (missing below every value), a categorical one's attack share on `train` (unseen
+    categories: TRAIN's overall share)."""
+    prior = train[schema.label].mean()
+    scores = np.empty((len(scored), len(columns)))
+    for position, column in enumerate(columns):
+        if column in schema.categorical:
+            rate = train.groupby(column, observed=True)[schema.label].mean()
+            scores[:, position] = scored[column].map(rate).astype(float).fillna(prior).to_numpy()
+        else:
+            scores[:, position] = scored[column].to_numpy(dtype=float, na_value=np.nan)
+    return np.nan_to_num(scores, nan=-np.inf, posinf=np.inf, neginf=-np.inf)
+
+
+def _oriented_auc(scores: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """ROC-AUC of each column of `scores` for the boolean target `y` (not orientation-free):
+    the Mann-Whitney U over n_pos * n_neg, the same number as roc_auc_score, from one
+    vectorised scipy call for all columns. None when `y` has one class."""
+    if y.all() or not y.any():
+        return None
+    u = mannwhitneyu(scores[y], scores[~y], axis=0, method="asymptotic").statistic
+    return np.atleast_1d(u / (y.sum() * (~y).sum()))
+
+
+def _oriented_val_auc(train: pd.DataFrame, val: pd.DataFrame, schema: Schema
+                      ) -> dict[str, float]:
+    """VAL ROC-AUC of each feature of `schema` alone, oriented (an AUC near 0 separates as well
+    as one near 1); empty when VAL has one class."""
+    y_val = val[schema.label].to_numpy().astype(bool)
+    auc = _oriented_auc(_feature_scores(val, train, schema, schema.features), y_val)
+    return {} if auc is None else dict(zip(schema.features, map(float, auc), strict=True))
+
+
 def single_feature_auc(train: pd.DataFrame, val: pd.DataFrame, schema: Schema
                        ) -> dict[str, float]:
     """VAL ROC-AUC of each feature alone, orientation-free (max(auc, 1 - auc)).
 
     Numeric features score with their raw value (missing below every value, so a missingness
     that separates the classes shows); a categorical one with its category's attack share on
-    TRAIN (unseen categories: TRAIN's overall share). Empty when VAL has one class. The AUC is
-    the Mann-Whitney U over n_pos * n_neg, the same number as roc_auc_score, from one
-    vectorised scipy call for all features instead of one call per feature.
+    TRAIN (unseen categories: TRAIN's overall share). Empty when VAL has one class.
     """
-    y_val = val[schema.label].to_numpy().astype(bool)
-    if y_val.all() or not y_val.any():
+    return {c: max(a, 1.0 - a) for c, a in _oriented_val_auc(train, val, schema).items()}
+
+
+def label_copies(train: pd.DataFrame, val: pd.DataFrame, schema: Schema, cut: float
+                 ) -> dict[str, dict[str, float]]:
+    """Features that alone separate the classes on TRAIN and on VAL: the label in other words.
+
+    A feature is one when its ROC-AUC, scored as in `single_feature_auc`, is >= `cut` on VAL
+    and on TRAIN in the same direction (both high, or both low; a categorical feature's TRAIN
+    score is its category's attack share on TRAIN itself, so it reaches 1 when every category
+    is pure). Catches a 0/1 or affine copy of the label, the label as text, an attack-category
+    column under another name, a missingness that gives the label away, and a counter that
+    orders the classes (a day-ordered capture exported shuffled). Returns
+    {feature: {"train_auc": .., "val_auc": ..}} (orientation-free); empty when TRAIN or VAL
+    has one class.
+    """
+    return _label_copies(train, schema, _oriented_val_auc(train, val, schema), cut)
+
+
+def _label_copies(train: pd.DataFrame, schema: Schema, val_auc: Mapping[str, float],
+                  cut: float) -> dict[str, dict[str, float]]:
+    """`label_copies` given the oriented VAL ROC-AUCs (TRAIN is scored only for the features
+    whose VAL ROC-AUC reaches `cut`)."""
+    candidates = [c for c, a in val_auc.items() if max(a, 1.0 - a) >= cut]
+    y_train = train[schema.label].to_numpy().astype(bool)
+    train_auc = (_oriented_auc(_feature_scores(train, train, schema, candidates), y_train)
+                 if candidates else None)
+    if train_auc is None:
         return {}
-    prior = train[schema.label].mean()
-    scores = np.empty((len(val), len(schema.features)))
-    for position, column in enumerate(schema.features):
-        if column in schema.categorical:
-            rate = train.groupby(column, observed=True)[schema.label].mean()
-            scores[:, position] = val[column].map(rate).astype(float).fillna(prior).to_numpy()
-        else:
-            scores[:, position] = val[column].to_numpy(dtype=float, na_value=np.nan)
-    scores = np.nan_to_num(scores, nan=-np.inf, posinf=np.inf, neginf=-np.inf)
-    u = mannwhitneyu(scores[y_val], scores[~y_val], axis=0, method="asymptotic").statistic
-    auc = u / (y_val.sum() * (~y_val).sum())
-    return {column: float(max(a, 1.0 - a)) for column, a in zip(schema.features, auc, strict=True)}
+    found = {}
+    for column, a_train in zip(candidates, map(float, train_auc), strict=True):
+        a_val = val_auc[column]
+        if max(min(a_val, a_train), min(1.0 - a_val, 1.0 - a_train)) >= cut:
+            found[column] = {"train_auc": round(max(a_train, 1.0 - a_train), 6),
+                             "val_auc": round(max(a_val, 1.0 - a_val), 6)}
+    return found
 
 
 def _row_keys(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
@@ -285,14 +356,33 @@ def audit(schema: Schema, splits: Splits, settings: AuditSettings | None = None
                 "(e.g. counters polled over time), keep them with audit.on_order_leak=warn "
                 "and prefer split=blocked, or raise audit.order_correlation_cut")
 
-    aucs = single_feature_auc(splits.train, splits.val, schema)
-    report.single_feature_auc = {c: round(a, 4) for c, a in aucs.items()
-                                 if a > settings.single_feature_auc}
-    for column, auc in report.single_feature_auc.items():
+    val_auc = _oriented_val_auc(splits.train, splits.val, schema)
+    report.single_feature_auc = {c: round(max(a, 1.0 - a), 4) for c, a in val_auc.items()
+                                 if max(a, 1.0 - a) > settings.single_feature_auc}
+    report.label_copies = _label_copies(splits.train, schema, val_auc, settings.label_copy_auc)
+    verb = "dropped" if settings.on_label_copy == "drop" else "kept (audit.on_label_copy=warn)"
+    for column, found in report.label_copies.items():
         report.warnings.append(
-            f"feature {column!r} alone separates the classes on VAL (ROC-AUC {auc:.4f} > "
-            f"audit.single_feature_auc={settings.single_feature_auc}): kept; check it is not "
-            "the label in other words")
+            f"feature {column!r} is the label in other words: alone it separates the classes "
+            f"on TRAIN (ROC-AUC {found['train_auc']:.4f}) and on VAL ({found['val_auc']:.4f}) "
+            f"(>= audit.label_copy_auc={settings.label_copy_auc}): {verb}. If it is the label "
+            "or the attack name, declare it a label proxy (dataset.label_proxies for "
+            "dataset=table); audit.on_label_copy=warn keeps it.")
+    for column, auc in report.single_feature_auc.items():
+        if column not in report.label_copies:
+            report.warnings.append(
+                f"feature {column!r} alone separates the classes on VAL (ROC-AUC {auc:.4f} > "
+                f"audit.single_feature_auc={settings.single_feature_auc}): kept; check it is "
+                "not the label in other words")
+    if settings.on_label_copy == "drop":
+        report.dropped_label_copies = list(report.label_copies)
+        schema = schema.without(set(report.dropped_label_copies))
+        if not schema.features:
+            raise DataError(
+                "every feature alone separates the classes on TRAIN and VAL and was dropped by "
+                f"the leak guard as the label in other words "
+                f"({', '.join(report.dropped_label_copies)}); if these are genuine features, "
+                "keep them with audit.on_label_copy=warn or raise audit.label_copy_auc")
 
     features = schema.features
     report.constant_columns = [c for c in features if splits.train[c].nunique(dropna=False) <= 1]

@@ -51,7 +51,9 @@ class CacheWarning(UserWarning):
     """The cache could not be read or written; the data was parsed from the source instead."""
 
 
-def _stat_key(path: Path) -> dict[str, int]:
+def stat_key(path: Path) -> dict[str, int]:
+    """What says a file is unchanged without reading it: size, mtime_ns, ctime_ns and inode
+    (an edit, a copy over it or a rename onto it changes at least one)."""
     st = path.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
             "ino": st.st_ino}
@@ -130,7 +132,7 @@ class TableCache:
         """Checksums of `path`'s uncompressed bytes: from the index when the file is unchanged
         (same size, mtime_ns, ctime_ns and inode), else by hashing it."""
         entry = self._index().get(str(path.resolve()))
-        if isinstance(entry, dict) and entry.get("stat") == _stat_key(path):
+        if isinstance(entry, dict) and entry.get("stat") == stat_key(path):
             with contextlib.suppress(KeyError, TypeError):
                 return FileDigest(**entry["digest"])
         return digest_file(path)
@@ -140,7 +142,7 @@ class TableCache:
         if self.dir is None:
             return
         index = self._index()
-        entry = {"stat": _stat_key(path), "digest": asdict(digest)}
+        entry = {"stat": stat_key(path), "digest": asdict(digest)}
         if index.get(str(path.resolve())) == entry:
             return
         index[str(path.resolve())] = entry
@@ -157,11 +159,12 @@ class TableCache:
         """Where the table with cache key `key` lives (None when caching is off)."""
         return None if self.dir is None else self.dir / f"{key}.parquet"
 
-    def get(self, key: str, source_sha256: str | None = None) -> pd.DataFrame | None:
+    def get(self, key: str, source_sha256: str) -> pd.DataFrame | None:
         """The cached table for `key`, or None when missing. A file that cannot be read, was
-        not made from the source `source_sha256`, or whose content no longer matches its
-        stored digest (edited, truncated) is deleted with a CacheWarning, and None returned:
-        the caller parses the source again."""
+        not made from the source whose sha256 is `source_sha256` (required: the caller must
+        say what it reads), or whose content no longer matches its stored digest (edited,
+        truncated) is deleted with a CacheWarning, and None returned: the caller parses the
+        source again."""
         target = self.path_for(key)
         if target is None or not target.is_file():
             return None
@@ -170,9 +173,12 @@ class TableCache:
         except Exception as exc:  # a damaged cache file must never stop a run
             self._discard(target, f"ignoring unreadable cache file {target}: {exc}")
             return None
-        if source_sha256 is not None and meta.get("source_sha256") != source_sha256:
-            self._discard(target, f"discarding cache file {target}: not made from this source "
-                          "file (its stored sha256 differs or is missing)")
+        stored = meta.get("source_sha256")
+        if stored != source_sha256:
+            why = (f"made from another source file (sha256 {stored}), not from this one "
+                   f"(sha256 {source_sha256})" if stored else
+                   "it stores no source sha256 (written by an older bench)")
+            self._discard(target, f"discarding cache file {target}: {why}")
             return None
         if meta.get("frame_digest") != frame_digest(frame):
             self._discard(target, f"discarding cache file {target}: its content does not "
@@ -186,8 +192,8 @@ class TableCache:
         with contextlib.suppress(OSError):
             target.unlink()
 
-    def put(self, key: str, frame: pd.DataFrame, source_sha256: str = "") -> Path | None:
-        """Store `frame` under `key` atomically with the source's sha256 and the frame's digest;
+    def put(self, key: str, frame: pd.DataFrame, source_sha256: str) -> Path | None:
+        """Store `frame` under `key` atomically with its source's sha256 and the frame's digest;
         returns its path, or None if it failed (a warning: the cache is an optimisation, the
         loaded data is still valid)."""
         target = self.path_for(key)

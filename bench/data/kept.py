@@ -49,7 +49,9 @@ def reuse_across_cells(on: bool) -> None:
 
 
 def data_key(cfg: DictConfig) -> str:
-    """What loading and splitting read: data content, dataset and split settings, seed."""
+    """What loading and splitting read: the content of every file the loader reads (the
+    cell identity's bench.resume.data_hash, so an edited file, or another file behind the same
+    glob, is loaded again), the resolved dataset and split settings, the seed."""
     from bench.resume import data_hash
 
     return _digest(data_hash(cfg.dataset), _plain(cfg.dataset), _plain(cfg.split), cfg.seed)

@@ -5,13 +5,15 @@
 in chunks into compact dtypes (cached as Parquet by content hash), then per file: drops blank
 rows, maps the label column to the binary target (1 = attack) and applies the non-finite
 policy, and finally concatenates the files, adding the metadata column `source_file`.
-Identifier, label-proxy and metadata columns (declared, or flagged from a list of well-known
-flow identifiers) are in the schema's non-feature roles and never reach a model.
+Identifier, label-proxy and metadata columns (declared, flagged from a list of well-known
+flow identifier names, or text columns holding IP / MAC addresses) are in the schema's
+non-feature roles and never reach a model.
 See docs/datasets.md.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -28,10 +30,19 @@ from bench.data.table.clean import (
 )
 from bench.data.table.options import TableOptions
 from bench.data.table.read import Header, load_file, read_header, resolve_paths
-from bench.data.table.roles import SOURCE_FILE, Roles, check_same_columns, resolve_roles
+from bench.data.table.roles import (
+    SOURCE_FILE,
+    Roles,
+    absent_hints,
+    check_same_columns,
+    resolve_roles,
+    with_address_columns,
+)
 from bench.errors import ConfigError, DataError
 
 __all__ = ["load"]
+log = logging.getLogger(__name__)
+SHOWN_LABEL_VALUES = 25  # label values listed (with counts) in the data.label_values note
 
 
 def _is_text(values: pd.Series) -> bool:
@@ -181,6 +192,7 @@ def load(
     headers = {p: read_header(p, opts) for p in paths}  # all headers before any parsing
     check_same_columns(list(headers.values()))
     roles = resolve_roles(headers[paths[0]], opts)
+    warnings = _unmatched_names(headers, opts, roles)
     frames, notes = _read_all(paths, headers, opts, TableCache(cache_dir), pins)
     _check_same_types(frames, headers)
     counts = CleanCounts()
@@ -190,13 +202,71 @@ def load(
     for p, frame in frames.items():
         frame[SOURCE_FILE] = pd.Series(p.name, index=frame.index).astype(names)
     parts = {role: _concat([frames[p] for p in group]) for role, group in roles_of.items()}
+    roles = with_address_columns(roles, parts["train"], opts)
     categorical, how = _categorical(parts["train"], roles, opts)
     for role, frame in parts.items():
         parts[role] = fill_missing_text(frame, categorical, counts)
     schema = _schema(parts["train"], roles, categorical)
     notes.update(_notes(opts, roles, counts, categorical, how, parts))
+    notes["data.label_values"], near = _label_values(parts, opts, roles)
+    for warning in [*warnings, *near]:
+        log.warning(f"[data] {warning}")
     return Dataset(name=name, schema=schema, train=parts["train"], test=parts.get("test"),
                    notes=notes)
+
+
+def _unmatched_names(headers: Mapping[Path, Header], options: TableOptions, roles: Roles
+                     ) -> list[str]:
+    """Warnings for declared column names that match no column: identifiers, label proxies
+    and metadata absent from the header (each with a "did you mean"), dataset.drop names in
+    no file's header. (A name differing from a column only by case or punctuation is already
+    an error: roles.resolve_roles, read.read_header.)"""
+    first = next(iter(headers.values()))
+    out = []
+    if roles.absent:
+        out.append(f"declared column(s) not in the files, so nothing was excluded under these "
+                   f"names: {absent_hints(first, roles.absent)} (dataset.identifiers / "
+                   "label_proxies / metadata)")
+    unused = [n for n in options.drop if not any(n in h.dropped for h in headers.values())]
+    if unused:
+        out.append(f"dataset.drop names column(s) in no file: {absent_hints(first, unused)}")
+    return out
+
+
+def _label_values(parts: Mapping[str, pd.DataFrame], options: TableOptions, roles: Roles
+                  ) -> tuple[str, list[str]]:
+    """(note, warnings): each label value with its row count and side (normal / attack), most
+    frequent first; a warning for each value that is not declared but differs from a declared
+    normal (attack) value only by surrounding spaces or case, so it went to the other side."""
+    counts = pd.concat([frame.groupby([roles.raw, roles.target], observed=True).size()
+                        for frame in parts.values()])
+    counts = counts.groupby(level=[0, 1]).sum().sort_values(ascending=False, kind="stable")
+    counts.index = counts.index.set_levels(counts.index.levels[0].astype(str), level=0)
+    sides = {0: "normal", 1: "attack"}
+    counted = {0: "normal", 1: "an attack"}
+    shown = [f"{value!r} {count:,} {sides[int(side)]}"
+             for (value, side), count in counts.head(SHOWN_LABEL_VALUES).items()]
+    if len(counts) > SHOWN_LABEL_VALUES:
+        shown.append(f"... ({len(counts) - SHOWN_LABEL_VALUES} more)")
+
+    def fold(value: str) -> str:
+        return value.strip().casefold()
+
+    declared = {0: {fold(v): v for v in options.normal}, 1: {fold(v): v for v in options.attack}}
+    keys = {0: "dataset.normal", 1: "dataset.attack"}
+    warnings = []
+    for (value, side), count in counts.items():
+        if value in options.normal or value in options.attack:
+            continue
+        other = 1 - int(side)  # the side whose declared value it resembles
+        match = declared[other].get(fold(value))
+        if match is not None:
+            rows = f"{count:,} row{'s' * (count != 1)}"
+            warnings.append(
+                f"label value {value!r} ({rows}) differs from the {keys[other]} value {match!r} "
+                f"only by surrounding spaces or case: counted as {counted[int(side)]}; add it "
+                f"to {keys[other]} (or fix the files) if it is {sides[other]}")
+    return ", ".join(shown), warnings
 
 
 def _check_declared_values(frames: Mapping[Path, pd.DataFrame], options: TableOptions,
@@ -239,6 +309,21 @@ def _checked(path: str | Sequence[str] | None, label: str | None, normal: object
     pins = _pins(sha256)
     _check_pins(pins, [p for group in roles_of.values() for p in group])
     return opts, roles_of, pins
+
+
+def data_files(path: str | Sequence[str] | None = None,
+               test_path: str | Sequence[str] | None = None, data_dir: str | Path = "data",
+               **_: object) -> dict[str, Path]:
+    """{"<role>.<i>:<file name>": file} of every file `load` reads with these options (role
+    train or test, i its place in that role's files), resolved as `load` resolves them, so a
+    glob or folder names the files it holds now (bench.resume.data_hash hashes them). Empty
+    without `path` (`load` refuses that); raises the DataError `load` would for a name that
+    matches nothing."""
+    if not path:
+        return {}
+    return {f"{role}.{i}:{file.name}": file
+            for role, files in _files_by_role(path, test_path, data_dir).items()
+            for i, file in enumerate(files)}
 
 
 def _files_by_role(path: str | Sequence[str], test_path: str | Sequence[str] | None,
@@ -289,9 +374,13 @@ def _notes(options: TableOptions, roles: Roles, counts: CleanCounts, categorical
         "data.empty_rows_dropped": str(counts.empty_rows),
     }
     if roles.flagged:
+        named = [c for c in roles.flagged if c not in roles.addresses]
+        found = ([f"well-known flow identifier columns {named}"] if named else []) + (
+            [f"columns holding IP / MAC addresses {list(roles.addresses)}"]
+            if roles.addresses else [])
         notes["data.flow_identifiers"] = (
-            f"well-known flow identifier columns {list(roles.flagged)} are identifiers, never "
-            "features (dataset.flow_identifiers=false to keep them)")
+            f"{' and '.join(found)} are identifiers, never features "
+            "(dataset.flow_identifiers=false to keep them)")
     if roles.absent:
         notes["data.absent_columns"] = f"declared but not in the files: {list(roles.absent)}"
     if counts.missing_text:

@@ -16,19 +16,34 @@ DUPLICATE_POLICIES = ("error", "keep_first", "rename")
 HEADER_MODES = ("strip", "none")
 READER_VERSION = "table.v1"  # bump when the cached per-file layout changes
 
-# Well-known flow identifier / time columns (CICFlowMeter, Zeek, NetFlow, Argus/UNSW), compared
-# after lower-casing and removing everything but letters and digits. They identify a flow or
-# its moment, never its behaviour: a model that sees them learns the capture, not the attack.
+# Well-known flow identifier / address / time columns (CICFlowMeter, Zeek, NetFlow / IPFIX,
+# Argus / UNSW, Suricata, Wireshark field names), compared after lower-casing and removing
+# everything but letters and digits (`SRC_IP_ADDR`, `ip.src`, `Source Address` ...). They
+# identify a flow, a host or its moment, never its behaviour: a model that sees them learns the
+# capture, not the attack. Text columns holding addresses are found by their values too
+# (roles.address_columns).
 FLOW_IDENTIFIERS = frozenset({
-    "flowid", "uid", "srcip", "sourceip", "dstip", "destinationip", "srcaddr", "dstaddr",
-    "ipv4srcaddr", "ipv4dstaddr", "ipsrcaddr", "ipdstaddr", "saddr", "daddr", "idorigh",
-    "idresph", "timestamp", "ts", "stime", "ltime", "starttime", "endtime", "flowstart",
+    "flowid", "uid",
+    # IP addresses
+    "srcip", "sourceip", "dstip", "destip", "destinationip", "srcaddr", "dstaddr", "destaddr",
+    "sourceaddr", "destinationaddr", "srcaddress", "dstaddress", "destaddress",
+    "sourceaddress", "destinationaddress", "srcipaddr", "dstipaddr", "destipaddr",
+    "sourceipaddress", "destinationipaddress", "srcipaddress", "dstipaddress", "ipsrc", "ipdst",
+    "ipsrcaddr", "ipdstaddr", "ipv4srcaddr", "ipv4dstaddr", "ipv6srcaddr", "ipv6dstaddr",
+    "ipv4src", "ipv4dst", "ipv6src", "ipv6dst", "srcipv4", "dstipv4", "srcipv6", "dstipv6",
+    "saddr", "daddr", "idorigh", "idresph", "origh", "resph", "clientip", "serverip",
+    # MAC addresses
+    "srcmac", "dstmac", "sourcemac", "destinationmac", "srcmacaddr", "dstmacaddr", "ethsrc",
+    "ethdst", "insrcmac", "outdstmac", "indstmac", "outsrcmac",
+    # times
+    "timestamp", "ts", "stime", "ltime", "starttime", "endtime", "flowstart",
     "flowend", "flowstartmilliseconds", "flowendmilliseconds", "firstseen", "lastseen",
 })
 # Ports identify a service as much as a flow: flagged only with `port_identifiers: true`.
 PORT_IDENTIFIERS = frozenset({
-    "srcport", "sourceport", "dstport", "destinationport", "sport", "dport", "dsport",
-    "idorigp", "idrespp", "l4srcport", "l4dstport",
+    "srcport", "sourceport", "dstport", "destport", "destinationport", "sport", "dport",
+    "dsport", "idorigp", "idrespp", "origp", "respp", "l4srcport", "l4dstport", "tcpsrcport",
+    "tcpdstport", "udpsrcport", "udpdstport", "spt", "dpt",
 })
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from bench.data.cache import CACHE_FORMAT, TableCache
 from bench.data.files import FileDigest, open_binary
-from bench.data.table.options import TableOptions
+from bench.data.table.options import TableOptions, canonical
 from bench.errors import DataError
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".txt.gz", ".tsv", ".tsv.gz")
@@ -83,7 +83,8 @@ class Header:
     """A file's columns: `names` (normalised, unique, in file order) and where they came from.
 
     `original[name]` is the header text as written; `positions[name]` its field index;
-    `first_line` the line number of the first data row (1-based).
+    `first_line` the line number of the first data row (1-based); `dropped` the names of
+    dataset.drop found in this header.
     """
 
     path: Path
@@ -92,6 +93,7 @@ class Header:
     positions: dict[str, int]
     n_fields: int
     first_line: int
+    dropped: tuple[str, ...] = ()
 
     def describe(self, name: str) -> str:
         """`'name'`, plus the header text when normalisation changed it."""
@@ -125,10 +127,13 @@ def read_header(path: Path, options: TableOptions) -> Header:
     """The normalised header of `path`, with the duplicate-name policy applied.
 
     Raises DataError naming the file and the column for a duplicate name under
-    `duplicate_columns=error` and for an empty column name.
+    `duplicate_columns=error`, for an empty column name, and for a dataset.drop name that is
+    not in the header but differs from a column only by case, spaces or punctuation (the
+    column would have been read; a drop name matching nothing is allowed: files may differ).
     """
     raw = _raw_header(path, options)
     names: list[str] = []
+    dropped: list[str] = []
     original: dict[str, str] = {}
     positions: dict[str, int] = {}
     for index, text in enumerate(raw):
@@ -149,12 +154,21 @@ def read_header(path: Path, options: TableOptions) -> Header:
                 suffix += 1
             name = f"{name}.{suffix}"
         if name in options.drop:
+            dropped.append(name)
             continue
         names.append(name)
         original[name] = text
         positions[name] = index
+    for name in options.drop:
+        near = [n for n in names if canonical(name) and canonical(n) == canonical(name)]
+        if name not in dropped and near:
+            raise DataError(f"{path}: line 1 (header): drop (dataset.drop) column {name!r} not "
+                            f"found (did you mean {', '.join(repr(n) for n in near)}?); "
+                            "declared names must match the header as written (after "
+                            "stripping spaces)")
     first_line = 2 if options.columns is None and not is_parquet(path) else 1
-    return Header(path, tuple(names), original, positions, len(raw), first_line)
+    return Header(path, tuple(names), original, positions, len(raw), first_line,
+                  tuple(dropped))
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,13 +289,15 @@ def parse_parquet(header: Header, options: TableOptions) -> pd.DataFrame:
 def load_file(header: Header, options: TableOptions, cache: TableCache, digest: FileDigest
               ) -> tuple[pd.DataFrame, bool]:
     """The parsed file from the cache (keyed by its sha256 + parse options), else parsed and
-    cached atomically. Returns (frame, cache hit)."""
+    cached atomically. Returns (frame, cache hit). A cache file is used only when the source
+    sha256 stored in it is `digest.sha256` and its content matches its own digest (else it
+    is discarded with a CacheWarning and rebuilt), so a hit holds this source's rows."""
     if is_parquet(header.path):  # already columnar: reading it is as fast as the cache
         return parse_parquet(header, options), False
     key = f"{options.parse_fingerprint()}-{CACHE_FORMAT}-{digest.sha256}"
-    frame = cache.get(key)
+    frame = cache.get(key, digest.sha256)
     if frame is not None and list(frame.columns) == list(header.names):
         return frame, True
     frame = parse_csv(header, options)
-    cache.put(key, frame)
+    cache.put(key, frame, digest.sha256)
     return frame, False
