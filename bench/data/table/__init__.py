@@ -86,19 +86,26 @@ def _categorical(frame: pd.DataFrame, roles: Roles, options: TableOptions) -> tu
     if options.categorical is not None:
         undeclared = [c for c in text if c not in options.categorical]
         if undeclared:
-            raise DataError(f"text column(s) {undeclared} are not declared in "
-                            "dataset.categorical: declare them there, or as dataset.identifiers "
+            raise DataError(f"{_files_of(frame)}: text column(s) {undeclared} are not declared "
+                            "in dataset.categorical: declare them there, or as dataset.identifiers "
                             "/ dataset.metadata, or list them in dataset.drop")
         return [c for c in options.categorical if c not in skip], "declared"
     for column in text:
         count = frame[column].nunique()
         if count > options.max_categories:
             raise DataError(
-                f"column {column!r} is text with {count:,} distinct values (more than "
-                f"dataset.max_categories={options.max_categories}): an address or identifier "
-                "rather than a category; declare it in dataset.identifiers or dataset.drop "
-                "(or in dataset.categorical to keep it)")
+                f"{_files_of(frame)}: column {column!r} is text with {count:,} distinct values "
+                f"(more than dataset.max_categories={options.max_categories}): an address or "
+                "identifier rather than a category; declare it in dataset.identifiers or "
+                "dataset.drop (or in dataset.categorical to keep it)")
     return text, "inferred (text columns)"
+
+
+def _files_of(frame: pd.DataFrame) -> str:
+    """The source files of `frame`'s rows, for messages: `a.csv`, or `a.csv, b.csv (+3 more)`."""
+    names = [str(n) for n in pd.unique(frame[SOURCE_FILE])] if SOURCE_FILE in frame else []
+    shown = ", ".join(names[:2]) or "the data"
+    return shown + (f" (+{len(names) - 2} more)" if len(names) > 2 else "")
 
 
 def _clean(frames: dict[Path, pd.DataFrame], headers: Mapping[Path, Header],
