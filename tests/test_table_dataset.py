@@ -6,6 +6,7 @@ duplicated `Fwd Header Length`, Infinity / NaN rates, a non-ASCII label, BENIGN,
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench import tracking
 from bench.data import table
 from bench.data.split import ByFileSplit, ByTimeSplit
 from bench.errors import ConfigError, DataError
@@ -101,7 +103,12 @@ def test_cicflowmeter_quirks_are_handled(tmp_path):
         assert column not in schema.features
     assert frame["Flow Duration"].dtype == np.int32  # compact dtypes
     cached = load_cic(tmp_path, tmp_path / "cache")
-    assert all(v.endswith("cache") for k, v in cached.notes.items() if k.startswith("data.file"))
+    per_file = {k: v for k, v in cached.notes.items() if k.removeprefix("data.file.").isdigit()}
+    assert len(per_file) == 3 and all(v.endswith("cache") for v in per_file.values())
+    # the run's MLflow dataset inputs name the configured files and a digest of their sha256s
+    sources = tracking.split_sources(cached.notes, str(tmp_path), {})
+    assert sources["train"] == sources["val"] == sources["test"]
+    assert sources["train"][0] != "generated" and len(sources["train"][1]) == 64
     pd.testing.assert_frame_equal(cached.train, frame)
 
 
@@ -429,6 +436,8 @@ def test_a_cache_file_of_another_source_is_discarded_and_rebuilt(tmp_path):
 
     first = read("a.csv")
     assert read("a.csv").notes["data.file.0"].endswith("cache")
+    assert tracking.split_sources(first.notes, str(tmp_path), {})["train"] == (
+        str(tmp_path / "a.csv"), hashlib.sha256((tmp_path / "a.csv").read_bytes()).hexdigest())
     read("b.csv")
     (a_file,) = cache.glob(f"*{digest_file(a).sha256}.parquet")
     (b_file,) = cache.glob(f"*{digest_file(b).sha256}.parquet")

@@ -13,6 +13,7 @@ See docs/datasets.md.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -135,13 +136,14 @@ def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 
 def _read_all(paths: Sequence[Path], headers: Mapping[Path, Header], options: TableOptions,
-              cache: TableCache, pins: Mapping[str, str]) -> tuple[dict[Path, pd.DataFrame],
-                                                                   dict[str, str]]:
-    """Parse (or load from the cache) every file; check sha256 pins first. Returns frames and
-    one note per file."""
-    frames, notes = {}, {}
+              cache: TableCache, pins: Mapping[str, str]
+              ) -> tuple[dict[Path, pd.DataFrame], dict[str, str], dict[Path, str]]:
+    """Parse (or load from the cache) every file; check sha256 pins first. Returns frames, one
+    note per file and each file's sha256."""
+    frames, notes, shas = {}, {}, {}
     for i, path in enumerate(paths):
         digest = cache.digest(path)
+        shas[path] = digest.sha256
         pinned = pins.get(path.name) or pins.get(path.name.removesuffix(".gz"))
         if pinned and pinned != digest.sha256:
             raise DataError(f"{path}: sha256 {digest.sha256} differs from the value pinned in "
@@ -152,7 +154,23 @@ def _read_all(paths: Sequence[Path], headers: Mapping[Path, Header], options: Ta
         notes[f"data.file.{i}"] = (f"{path.name}: {len(frame):,} rows, sha256 {digest.sha256}"
                                    f"{' (pinned, ok)' if pinned else ''}, "
                                    f"{'cache' if hit else 'parsed'}")
-    return frames, notes
+    return frames, notes, shas
+
+
+def _source_notes(roles_of: Mapping[str, list[Path]], shas: Mapping[Path, str],
+                  configured: Mapping[str, object]) -> dict[str, str]:
+    """data.file.<role> and data.sha256.<role> per partition, as the fixed loaders write them
+    (the run's MLflow dataset inputs name them): its file, or for several files the
+    configured path and a sha256 of their sha256s and names, in order."""
+    notes = {}
+    for role, group in roles_of.items():
+        if len(group) == 1:
+            notes[f"data.file.{role}"], notes[f"data.sha256.{role}"] = group[0].name, shas[group[0]]
+        else:
+            listing = "".join(f"{shas[p]}  {p.name}\n" for p in group)
+            notes[f"data.file.{role}"] = str(configured[role])
+            notes[f"data.sha256.{role}"] = hashlib.sha256(listing.encode()).hexdigest()
+    return notes
 
 
 def _pins(sha256: Sequence[str] | None) -> dict[str, str]:
@@ -200,7 +218,8 @@ def load(
     check_same_columns(list(headers.values()))
     roles = resolve_roles(headers[paths[0]], opts)
     warnings = _unmatched_names(headers, opts, roles)
-    frames, notes = _read_all(paths, headers, opts, TableCache(cache_dir), pins)
+    frames, notes, shas = _read_all(paths, headers, opts, TableCache(cache_dir), pins)
+    notes.update(_source_notes(roles_of, shas, {"train": path, "test": test_path}))
     _check_same_types(frames, headers)
     counts = CleanCounts()
     frames = _clean(frames, headers, opts, roles, counts)
