@@ -407,6 +407,10 @@ def _notes(options: TableOptions, roles: Roles, counts: CleanCounts, categorical
         notes["data.flow_identifiers"] = (
             f"{' and '.join(found)} are identifiers, never features "
             "(dataset.flow_identifiers=false to keep them)")
+    if roles.proxies_by_name:
+        notes["data.label_proxies"] = (
+            f"columns named like a label {list(roles.proxies_by_name)} are label proxies, never "
+            "features (declare one in dataset.categorical to keep it as a feature)")
     if roles.absent:
         notes["data.absent_columns"] = f"declared but not in the files: {list(roles.absent)}"
     if counts.missing_text:

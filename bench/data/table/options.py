@@ -39,6 +39,15 @@ FLOW_IDENTIFIERS = frozenset({
     "timestamp", "ts", "stime", "ltime", "starttime", "endtime", "flowstart",
     "flowend", "flowstartmilliseconds", "flowendmilliseconds", "firstseen", "lastseen",
 })
+# Names of columns that state the label in other words (compared as `canonical` names): the
+# attack class or category, a verdict, a second label. Beside the declared label they are label
+# proxies, never features, unless a dataset option gives them a role (categorical, ...).
+LABEL_PROXY_NAMES = frozenset({
+    "label", "labels", "class", "attack", "attacks", "attackcat", "attackcategory",
+    "attacktype", "attackname", "attackclass", "attackfamily", "isattack", "malicious",
+    "ismalicious", "maliciousness", "verdict", "threat", "threattype", "groundtruth",
+    "detailedlabel", "attacksubcategory", "attacksubcat",
+})
 # Ports identify a service as much as a flow: flagged only with `port_identifiers: true`.
 PORT_IDENTIFIERS = frozenset({
     "srcport", "sourceport", "dstport", "destport", "destinationport", "sport", "dport",

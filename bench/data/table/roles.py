@@ -13,6 +13,7 @@ import pandas as pd
 
 from bench.data.table.options import (
     FLOW_IDENTIFIERS,
+    LABEL_PROXY_NAMES,
     PORT_IDENTIFIERS,
     TableOptions,
     canonical,
@@ -52,6 +53,7 @@ class Roles:
     flagged: tuple[str, ...]  # identifiers found by name or by value, not declared
     absent: tuple[str, ...]  # declared identifier / proxy / metadata columns not in the files
     addresses: tuple[str, ...] = ()  # text columns of IP / MAC addresses (also in identifiers)
+    proxies_by_name: tuple[str, ...] = ()  # label proxies found by name (also in label_proxies)
 
     def not_features(self) -> set[str]:
         return {self.target, *self.identifiers, *self.label_proxies, *self.metadata}
@@ -156,8 +158,8 @@ def absent_hints(header: Header, absent: Iterable[str]) -> str:
 def resolve_roles(header: Header, options: TableOptions) -> Roles:
     """Roles from the (common) header: required columns must exist, declared optional ones may
     be absent (listed in `absent`) but not misspelt by case or punctuation, bench's own column
-    names must be free, well-known flow identifiers are flagged as identifiers; a column called
-    `label` that is not the label column is a label proxy."""
+    names must be free, well-known flow identifiers are flagged as identifiers; a column named
+    like a label (`label`, `attack_cat`, `class`, ...) that is not the label is a label proxy."""
     _check_required(header, options)
     _check_declared(header, options)
     names = set(header.names)
@@ -166,8 +168,8 @@ def resolve_roles(header: Header, options: TableOptions) -> Roles:
     target, raw, family = _label_columns(names, options)
     _check_own_names(header, options, target, raw)
     proxies = {raw, *(n for n in options.label_proxies if n in names)}
-    if "label" in names and target != "label":
-        proxies.add("label")  # a column called label is the label in other words
+    named = _label_proxies_by_name(header, options, declared, target)
+    proxies.update(named)
     if family:
         proxies.add(family)
     return Roles(
@@ -177,7 +179,17 @@ def resolve_roles(header: Header, options: TableOptions) -> Roles:
         metadata=(*(n for n in options.metadata if n in names), SOURCE_FILE),
         flagged=flagged,
         absent=tuple(n for n in declared if n not in names and n not in options.drop),
+        proxies_by_name=named,
     )
+
+
+def _label_proxies_by_name(header: Header, options: TableOptions, declared: tuple[str, ...],
+                           target: str) -> tuple[str, ...]:
+    """Columns named like a label (LABEL_PROXY_NAMES: `label`, `attack_cat`, `class`, ...)
+    beside the declared label, that no option gives another role."""
+    chosen = {options.label, target, *(options.categorical or ()), *declared}
+    return tuple(n for n in header.names
+                 if canonical(n) in LABEL_PROXY_NAMES and n not in chosen)
 
 
 def _is_address(text: str) -> bool:
