@@ -3,7 +3,8 @@
     BENCH_DATA_DIR=/path/to/datasets python scripts/bench_audit.py [dataset ...]
 
 Prints, per dataset: rows, median audit seconds over 3 repeats, features following row order
-(|rho|, where), single-feature VAL ROC-AUC warnings, and each TEST set's duplicate share.
+(|rho|, where), single-feature VAL ROC-AUC warnings, label copies (dropped by default), and
+each TEST set's duplicate share.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def main(names: list[str]) -> None:
         print(f"{name}: {rows:,} TRAIN+VAL rows, audit median {statistics.median(seconds):.2f} s")
         print(f"  follows row order: {report.order_leaks or 'none'}")
         print(f"  single-feature VAL AUC > cut: {report.single_feature_auc or 'none'}")
+        print(f"  the label in other words (TRAIN and VAL AUC >= {settings.label_copy_auc}): "
+              f"{report.label_copies or 'none'}")
         print(f"  TEST duplicate share: {report.test_duplicate_share}")
 
 
