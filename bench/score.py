@@ -471,15 +471,14 @@ def run(args: Args, echo: Any = print) -> Summary:
     from bench.models.decision import load_decision
 
     check_output(args)
-    tracking.check_store(args.uri, key=args.uri_key)
-    if args.log:  # before any row is scored: a deleted or invalid experiment failed at the end
-        tracking.check_experiment(args.uri, args.experiment, "experiment")
-    with tempfile.TemporaryDirectory() as tmp:
-        folder, info = tracking.download_model(args.uri, args.run, tmp)
+    with tempfile.TemporaryDirectory() as tmp:  # the store is checked first, named by uri_key
+        folder, info = tracking.download_model(args.uri, args.run, tmp, key=args.uri_key)
         try:
             decision = load_decision(folder, unsafe=args.unsafe)
         except BenchError as error:  # named by the model's URI, not the temporary folder
             raise type(error)(str(error).replace(info["folder"], info["model_uri"])) from None
+    if args.log:  # before any row is scored: a deleted or invalid experiment failed at the end
+        tracking.check_experiment(args.uri, args.experiment, "experiment")
     inputs = info["inputs"]
     if not inputs:
         raise BenchError(f"{info['model_uri']} has no input signature: cannot check the input")

@@ -695,8 +695,10 @@ def model_uri_of(ref: str) -> str:
     return ref if ":/" in ref else f"runs:/{ref}/{MODEL_NAME}"
 
 
-def download_model(uri: str, ref: str, dst: str | Path) -> tuple[Path, dict[str, Any]]:
-    """Download the model `ref` (run id or model URI) from the store `uri` into `dst`.
+def download_model(uri: str, ref: str, dst: str | Path, key: str = "tracking.uri"
+                   ) -> tuple[Path, dict[str, Any]]:
+    """Download the model `ref` (run id or model URI) from the store `uri` into `dst`; a store
+    that does not exist or answer is a TrackingError naming `key` (the setting that gave uri).
 
     Returns (the decision folder, {"run_id", "inputs": [(column, mlflow type)], "model_uri",
     "folder": the local copy of the model, which messages name by model_uri}); reads
@@ -707,7 +709,7 @@ def download_model(uri: str, ref: str, dst: str | Path) -> tuple[Path, dict[str,
     import mlflow
     from mlflow.models import Model
 
-    check_store(uri)
+    check_store(uri, key=key)
     mlflow.set_tracking_uri(uri)
     model_uri = model_uri_of(ref)
     try:

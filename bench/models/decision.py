@@ -179,8 +179,19 @@ def _is_booster(value: Any) -> bool:
 
 def _attributes(root: Any) -> Iterator[tuple[Any, str, Any]]:
     """(estimator, attribute name, value) for every attribute of every scikit-learn estimator
-    reachable from `root` through estimator attributes, lists, tuples and dicts. Keras models,
-    Boosters and ExternalPart markers are yielded but not entered."""
+    reachable from `root` (`_reachable`: Keras models, Boosters and ExternalPart markers are
+    yielded as values but not entered)."""
+    from sklearn.base import BaseEstimator
+
+    for node in list(_reachable(root)):
+        if isinstance(node, BaseEstimator):
+            for name, value in list(vars(node).items()):
+                yield node, name, value
+
+
+def _reachable(root: Any) -> Iterator[Any]:
+    """Every object reachable from `root` through lists, tuples, dicts and the attributes of
+    scikit-learn estimators."""
     from sklearn.base import BaseEstimator
 
     seen: set[int] = set()
@@ -190,16 +201,13 @@ def _attributes(root: Any) -> Iterator[tuple[Any, str, Any]]:
         if id(node) in seen:
             continue
         seen.add(id(node))
+        yield node
         if isinstance(node, list | tuple):
             stack.extend(node)
         elif isinstance(node, dict):
             stack.extend(node.values())
         elif isinstance(node, BaseEstimator):
-            for name, value in list(vars(node).items()):
-                yield node, name, value
-                if not (_is_keras_model(value) or _is_booster(value)
-                        or isinstance(value, ExternalPart)):
-                    stack.append(value)
+            stack.extend(vars(node).values())
 
 
 def _holders(root: Any) -> list[tuple[Any, str, Any]]:
@@ -559,27 +567,6 @@ def _check_structure(pipeline: Any, parts_read: bool) -> None:
     if left:
         raise UnsafeModelError(f"part marker(s) {left} where bench puts none")
     list(_steps(pipeline))  # row_wise walks these (ColumnTransformer parts are triples)
-
-
-def _reachable(root: Any) -> Iterator[Any]:
-    """Every object reachable from `root` through lists, tuples, dicts and the attributes of
-    scikit-learn estimators."""
-    from sklearn.base import BaseEstimator
-
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        yield node
-        if isinstance(node, list | tuple):
-            stack.extend(node)
-        elif isinstance(node, dict):
-            stack.extend(node.values())
-        elif isinstance(node, BaseEstimator):
-            stack.extend(vars(node).values())
 
 
 def _short(value: Any) -> str:
