@@ -195,6 +195,7 @@ _BENCH_KEYS: dict[str, Rule] = {
         isinstance(v, list) and all(name in PLOTS for name in v)),
         f"all, none or a list of {', '.join(PLOTS)}"),
     "audit.drop_test_duplicates": BOOLEAN,
+    "audit.drop_val_duplicates": BOOLEAN,
     # the audit's settings (bench.data.audit.AuditSettings checks the same inside the cell)
     "audit.test_duplicate_share": number(0, 1),
     "audit.order_correlation_cut": number(0, 1),

@@ -245,6 +245,10 @@ def _label_forms(label: np.ndarray, attack_cat: np.ndarray) -> dict[str, tuple[o
         "attack type with '-' for normal rows": (np.where(label == 1, attack_cat, "-"), True),
         "connection number of a class-ordered capture, shuffled": (order, False),
         "missing exactly on attack rows": (np.where(label == 1, np.nan, 1.0), False),
+        # sklearn's LabelEncoder on the category: 'Normal' gets a code between the attacks', so
+        # the raw value does not order the classes; scored per code it is pure
+        "attack category label-encoded": (
+            pd.factorize(np.where(label == 1, attack_cat, "Normal"), sort=True)[0], False),
     }
 
 
@@ -341,3 +345,58 @@ def test_no_real_unsw_feature_is_a_label_copy(unsw_data):
     schema, _, report = audit(unsw_data.schema, StratifiedSplit(seed=0)(unsw_data))
     assert report.label_copies == {} and report.single_feature_auc == {}
     assert len(schema.features) == len(unsw_data.schema.features) - len(report.order_leaks)
+
+
+def test_a_counter_restarting_in_many_small_files_is_flagged_pooled():
+    """60 files of 100 rows (~80 TRAIN+VAL rows each, under MIN_ROWS): no file is judged alone
+    and the blocks span many files, so only the pooled within-file ranks see the counter."""
+    files, per_file = 60, 100
+    data = _planted(np.tile(np.arange(per_file), files).astype(float))
+    frame = data.train.assign(source_file=np.repeat([f"f{i}.csv" for i in range(files)],
+                                                    per_file))
+    schema = replace(data.schema, metadata=(*data.schema.metadata, "source_file"))
+    cleaned, _, report = audit(schema, StratifiedSplit(seed=0)(Dataset("t", schema, frame)))
+    assert report.order_leaks[DISGUISE]["where"] == "within each of 60 files under 100 rows, pooled"
+    assert DISGUISE not in cleaned.features
+    assert list(report.order_leaks) == [DISGUISE]  # the honest features are not flagged
+
+
+def test_a_label_copy_with_a_few_values_flipped_is_a_warning():
+    """2 % flipped: VAL ROC-AUC ~0.98, under the drop cut and above the default warning cut."""
+    base = load(n_rows=N, seed=3).train["label"].to_numpy()
+    flipped = np.random.default_rng(0).random(N) < 0.02
+    data = _with_column("verdict_copy", np.where(flipped, 1 - base, base).astype(float),
+                        categorical=False, n=N)
+    cleaned, _, report = audit(data.schema, StratifiedSplit(seed=0)(data))
+    assert "verdict_copy" in cleaned.features and report.label_copies == {}
+    assert 0.975 < report.single_feature_auc["verdict_copy"] < 0.999
+    assert any("'verdict_copy' alone separates the classes" in w for w in report.warnings)
+
+
+def test_val_rows_duplicating_train_are_warned_and_dropped_on_request():
+    data = load(n_rows=4000, seed=0)
+    splits = StratifiedSplit(seed=0)(data)
+    copied = splits.train.head(100)  # 100 of ~900 VAL rows: memorised TRAIN rows
+    splits = replace(splits, val=pd.concat([splits.val, copied]))
+    _, kept, report = audit(data.schema, splits)
+    assert report.val_duplicate_share == pytest.approx(100 / len(splits.val), abs=1e-3)
+    assert report.metrics()["audit_val_duplicate_share"] == report.val_duplicate_share
+    assert any("of VAL rows" in w and "audit.drop_val_duplicates=true" in w
+               for w in report.warnings)
+    assert len(kept.val) == len(splits.val)  # reported, not dropped
+    _, dropped, report = audit(data.schema, splits, AuditSettings(drop_val_duplicates=True))
+    assert report.dropped_val_duplicates >= 100
+    assert len(dropped.val) == len(splits.val) - report.dropped_val_duplicates
+    features = list(dropped.val.columns.drop("label"))
+    assert not dropped.val[features].merge(splits.train[features]).shape[0]
+    assert not any("of VAL rows" in w for w in report.warnings)
+
+
+def test_a_val_left_with_one_class_by_dropping_duplicates_is_an_error():
+    data = load(n_rows=2000, seed=0)
+    splits = StratifiedSplit(seed=0)(data)
+    normal_copies = splits.train[splits.train["label"] == 0].head(50)
+    # every normal VAL row copies TRAIN
+    val = pd.concat([splits.val[splits.val["label"] == 1], normal_copies])
+    with pytest.raises(DataError, match=r"audit\.drop_val_duplicates=true left VAL with one class"):
+        audit(data.schema, replace(splits, val=val), AuditSettings(drop_val_duplicates=True))

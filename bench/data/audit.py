@@ -31,6 +31,10 @@ from bench.errors import ConfigError, DataError
 
 SOURCE_FILE = "source_file"  # metadata column naming each row's file when files were concatenated
 MIN_ROWS = 100  # fewer rows (in a file, a block) say nothing reliable about order
+# A numeric feature whose values are the integers 0..k-1 or 1..k with k <= MAX_CODES looks like a
+# label-encoded category (sklearn's LabelEncoder, pandas' cat.codes): its value order means
+# nothing, so the audit scores it as a category too (each code's attack share on TRAIN).
+MAX_CODES = 256
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,10 @@ class AuditSettings:
     order_correlation_cut: float = 0.9
     order_blocks: int = 10
     on_order_leak: str = "drop"
-    single_feature_auc: float = 0.99
+    single_feature_auc: float = 0.975
     label_copy_auc: float = 0.999
     on_label_copy: str = "drop"
+    drop_val_duplicates: bool = False
 
     @classmethod
     def from_config(cls, node: Mapping[str, Any]) -> AuditSettings:
@@ -87,6 +92,8 @@ class AuditReport:
     duplicates: dict[str, int] = field(default_factory=dict)
     test_duplicate_share: dict[str, float] = field(default_factory=dict)
     dropped_test_duplicates: int = 0
+    val_duplicate_share: float = 0.0
+    dropped_val_duplicates: int = 0
     warnings: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     test_duplicate_rows: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -108,6 +115,8 @@ class AuditReport:
         out["audit_single_feature_separators"] = float(len(self.single_feature_auc))
         out["audit_constant_columns"] = float(len(self.constant_columns))
         out["audit_dropped_test_duplicates"] = float(self.dropped_test_duplicates)
+        out["audit_val_duplicate_share"] = self.val_duplicate_share
+        out["audit_dropped_val_duplicates"] = float(self.dropped_val_duplicates)
         return out
 
     def summary_lines(self) -> list[str]:
@@ -123,6 +132,8 @@ class AuditReport:
         ]
         if self.dropped_test_duplicates:
             lines.append(f"dropped {self.dropped_test_duplicates} TEST rows also in TRAIN/VAL")
+        if self.dropped_val_duplicates:
+            lines.append(f"dropped {self.dropped_val_duplicates} VAL rows also in TRAIN")
         return lines
 
 
@@ -171,8 +182,9 @@ def order_leaks(frame: pd.DataFrame, features: list[str], cut: float, blocks: in
     `frame.index` (the source row position), whatever order they come in.
 
     A feature is flagged when its |Spearman rho| with the row position exceeds `cut` over the
-    whole frame, within any source file (column SOURCE_FILE, when present, of >= MIN_ROWS rows),
-    or in the median of `blocks` contiguous blocks (a counter restarted when files were
+    whole frame, within any source file (column SOURCE_FILE, when present, of >= MIN_ROWS rows;
+    the smaller files pooled, each row ranked within its file), or in the median of `blocks`
+    contiguous blocks (a counter restarted when files were
     concatenated without a SOURCE_FILE column). Missing values are left out of each rho.
     Returns {feature: {"rho": .., "where": ..}}.
     """
@@ -192,10 +204,20 @@ def order_leaks(frame: pd.DataFrame, features: list[str], cut: float, blocks: in
     flag(rhos(slice(None)), "whole frame")
     if SOURCE_FILE in frame.columns:
         files = frame[SOURCE_FILE].to_numpy()[in_order]
+        small = []
         for name in pd.unique(files):
             rows = np.flatnonzero(files == name)
-            if len(rows) >= MIN_ROWS and not pd.isna(name):
+            if pd.isna(name):
+                continue
+            if len(rows) >= MIN_ROWS:
                 flag(rhos(rows), f"within file {name}")
+            else:
+                small.append(rows)
+        if sum(map(len, small)) >= MIN_ROWS:
+            rows = np.concatenate(small)
+            group = np.repeat(np.arange(len(small)), [len(r) for r in small])
+            flag(np.array([_pooled_rho(codes[rows], group) for codes, _ in coded]),
+                 f"within each of {len(small)} files under {MIN_ROWS} rows, pooled")
     n_blocks = min(blocks, len(frame) // MIN_ROWS)
     if n_blocks >= 2:
         bounds = np.linspace(0, len(frame), n_blocks + 1).astype(int)
@@ -204,15 +226,55 @@ def order_leaks(frame: pd.DataFrame, features: list[str], cut: float, blocks: in
     return found
 
 
+def _pooled_rho(codes: np.ndarray, group: np.ndarray) -> float:
+    """|Pearson r| between each row's rank within its group and its position within its group,
+    both scaled to [0, 1] per group, over all rows pooled: a counter that restarts in many
+    files too small to judge alone. `codes` (see _sorting_codes) and `group` (a file number)
+    are per row, rows of a group in source order. Missing values are left out; 0 when fewer
+    than 3 rows are left or nothing varies."""
+    keep = codes >= 0
+    frame = pd.DataFrame({"code": codes[keep], "group": group[keep]})
+    by_group = frame.groupby("group", sort=False)
+    size = by_group["code"].transform("size").to_numpy()
+    usable = size >= 2
+    if usable.sum() < 3:
+        return 0.0
+    rank = (by_group["code"].rank().to_numpy() - 1)[usable] / (size[usable] - 1)
+    position = by_group.cumcount().to_numpy()[usable] / (size[usable] - 1)
+    if rank.std() == 0 or position.std() == 0:
+        return 0.0
+    return abs(float(np.corrcoef(rank, position)[0, 1]))
+
+
+def code_columns(train: pd.DataFrame, schema: Schema) -> set[str]:
+    """The numeric features of `schema` whose present TRAIN values are exactly the integers
+    0..k-1 or 1..k, 2 <= k <= MAX_CODES: label-encoded categories (see MAX_CODES)."""
+    found = set()
+    for column in schema.features:
+        values = train[column]
+        if column in schema.categorical or not pd.api.types.is_numeric_dtype(values) \
+                or pd.api.types.is_bool_dtype(values):
+            continue
+        levels = pd.unique(values.dropna())
+        if not 2 <= len(levels) <= MAX_CODES:
+            continue
+        levels = np.sort(levels.astype(float))
+        if np.all(levels == np.round(levels)) and levels[0] in (0.0, 1.0) \
+                and levels[-1] - levels[0] == len(levels) - 1:
+            found.add(column)
+    return found
+
+
 def _feature_scores(scored: pd.DataFrame, train: pd.DataFrame, schema: Schema,
                     columns: list[str]) -> np.ndarray:
     """One score per row of `scored` and column of `columns`: a numeric feature's raw value
-    (missing below every value), a categorical one's attack share on `train` (unseen
-    categories: TRAIN's overall share)."""
+    (missing below every value), a categorical one's or a code column's (see code_columns)
+    attack share on `train` (unseen categories: TRAIN's overall share)."""
     prior = train[schema.label].mean()
+    by_value = set(schema.categorical) | code_columns(train, schema)
     scores = np.empty((len(scored), len(columns)))
     for position, column in enumerate(columns):
-        if column in schema.categorical:
+        if column in by_value:
             rate = train.groupby(column, observed=True)[schema.label].mean()
             scores[:, position] = scored[column].map(rate).astype(float).fillna(prior).to_numpy()
         else:
@@ -290,9 +352,10 @@ def _row_keys(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
     return pd.util.hash_pandas_object(frame[columns], index=False)
 
 
-def _duplicates(splits: Splits, features: list[str], settings: AuditSettings,
+def _duplicates(splits: Splits, features: list[str], label: str, settings: AuditSettings,
                 report: AuditReport) -> Splits:
-    """Count duplicate feature rows; record each TEST set's shared rows; maybe drop them."""
+    """Count duplicate feature rows; record VAL's share of TRAIN rows and each TEST set's
+    shared rows; maybe drop them (VAL rows also in TRAIN, TEST rows also in TRAIN or VAL)."""
     train_keys = _row_keys(splits.train, features)
     val_keys = _row_keys(splits.val, features)
     test_keys = {name: _row_keys(frame, features) for name, frame in splits.tests.items()}
@@ -303,6 +366,23 @@ def _duplicates(splits: Splits, features: list[str], settings: AuditSettings,
         "train_test": int(test_keys["test"].isin(train_keys.unique()).sum()),
         "val_test": int(test_keys["test"].isin(val_keys.unique()).sum()),
     }
+    val = splits.val
+    in_train = val_keys.isin(train_keys.unique()).to_numpy()
+    report.val_duplicate_share = round(float(in_train.mean()) if len(val) else 0.0, 6)
+    if settings.drop_val_duplicates:
+        report.dropped_val_duplicates = int(in_train.sum())
+        val = val.loc[~in_train]
+        if val[label].nunique() < 2:
+            raise DataError(
+                f"audit.drop_val_duplicates=true left VAL with one class ({len(val)} of "
+                f"{len(splits.val)} rows are not TRAIN duplicates); VAL needs both classes")
+    elif report.val_duplicate_share > settings.test_duplicate_share:
+        report.warnings.append(
+            f"{report.val_duplicate_share:.1%} of VAL rows ({int(in_train.sum())} of "
+            f"{len(val)}) duplicate TRAIN feature rows (> audit.test_duplicate_share="
+            f"{settings.test_duplicate_share}): VAL, which chooses the threshold and the "
+            "winner, favours models that memorise TRAIN; audit.drop_val_duplicates=true "
+            "leaves them out of VAL")
     tests = dict(splits.tests)
     for name, frame in splits.tests.items():
         shared = test_keys[name].isin(seen).to_numpy()
@@ -318,7 +398,7 @@ def _duplicates(splits: Splits, features: list[str], settings: AuditSettings,
                 f"duplicate TRAIN/VAL feature rows (> audit.test_duplicate_share="
                 f"{settings.test_duplicate_share}); {name}_dedup_* metrics leave them out")
     extra = {name: frame for name, frame in tests.items() if name != "test"}
-    return replace(splits, test=tests["test"], extra_tests=extra)
+    return replace(splits, val=val, test=tests["test"], extra_tests=extra)
 
 
 def audit(schema: Schema, splits: Splits, settings: AuditSettings | None = None
@@ -386,5 +466,5 @@ def audit(schema: Schema, splits: Splits, settings: AuditSettings | None = None
 
     features = schema.features
     report.constant_columns = [c for c in features if splits.train[c].nunique(dropna=False) <= 1]
-    splits = _duplicates(splits, features, settings, report)
+    splits = _duplicates(splits, features, schema.label, settings, report)
     return schema, splits, report

@@ -284,17 +284,25 @@ class ByFileSplit:
 
 
 def _times(values: pd.Series, column: str, dayfirst: bool, unit: str | None) -> pd.Series:
-    """`values` as timestamps; DataError naming the column and the first unparsable value."""
+    """`values` as timestamps; DataError naming the column, how many rows and the first row
+    (its source row position) whose value is missing or not a date/time: such a row belongs to
+    no period, and would otherwise land in TEST."""
     from bench.errors import DataError
 
     if pd.api.types.is_numeric_dtype(values):
-        return pd.to_datetime(values, unit=unit or "s", errors="coerce")
-    text = values.astype("string")
-    times = pd.to_datetime(text, format="mixed", dayfirst=dayfirst, errors="coerce")
-    bad = times.isna() & text.notna()
+        times = pd.to_datetime(values, unit=unit or "s", errors="coerce")
+        shown = values
+    else:
+        shown = values.astype("string")
+        times = pd.to_datetime(shown, format="mixed", dayfirst=dayfirst, errors="coerce")
+    bad = times.isna()
     if bad.any():
-        raise DataError(f"split=by_time: column {column!r}: value {text[bad].iloc[0]!r} is not a "
-                        "date/time (set split.dayfirst or split.unit?)")
+        first, value = shown.index[bad.to_numpy()][0], shown[bad].iloc[0]
+        what = ("has no value" if pd.isna(value) else
+                f"has {value!r}, not a date/time (set split.dayfirst or split.unit?)")
+        raise DataError(f"split=by_time: column {column!r}: {int(bad.sum())} row(s) without a "
+                        f"time; row {first} (source row position) {what}. Drop or fill those "
+                        "rows: a row without a time belongs to no period")
     return times
 
 

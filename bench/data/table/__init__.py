@@ -37,7 +37,7 @@ from bench.data.table.roles import (
     absent_hints,
     check_same_columns,
     resolve_roles,
-    with_address_columns,
+    with_value_identifiers,
 )
 from bench.errors import ConfigError, DataError
 
@@ -228,7 +228,7 @@ def load(
     for p, frame in frames.items():
         frame[SOURCE_FILE] = pd.Series(p.name, index=frame.index).astype(names)
     parts = {role: _concat([frames[p] for p in group]) for role, group in roles_of.items()}
-    roles = with_address_columns(roles, parts["train"], opts)
+    roles = with_value_identifiers(roles, parts["train"], opts)
     categorical, how = _categorical(parts["train"], roles, opts)
     for role, frame in parts.items():
         parts[role] = fill_missing_text(frame, categorical, counts)
@@ -400,10 +400,11 @@ def _notes(options: TableOptions, roles: Roles, counts: CleanCounts, categorical
         "data.empty_rows_dropped": str(counts.empty_rows),
     }
     if roles.flagged:
-        named = [c for c in roles.flagged if c not in roles.addresses]
+        named = [c for c in roles.flagged if c not in (*roles.addresses, *roles.times)]
         found = ([f"well-known flow identifier columns {named}"] if named else []) + (
             [f"columns holding IP / MAC addresses {list(roles.addresses)}"]
-            if roles.addresses else [])
+            if roles.addresses else []) + (
+            [f"columns holding dates or epoch times {list(roles.times)}"] if roles.times else [])
         notes["data.flow_identifiers"] = (
             f"{' and '.join(found)} are identifiers, never features "
             "(dataset.flow_identifiers=false to keep them)")

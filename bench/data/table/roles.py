@@ -1,5 +1,6 @@
 """Column roles of a table dataset, decided from the headers (before any file is parsed), then
-completed from the values: text columns holding IP or MAC addresses are identifiers."""
+completed from the values: columns holding IP or MAC addresses (as text, or IPv4 as integers)
+or timestamps (dates as text, epoch times as numbers) are identifiers, whatever their name."""
 
 from __future__ import annotations
 
@@ -35,14 +36,36 @@ _IPV4_OR_MAC = re.compile(
     r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")       # aabb.ccdd.eeff (Cisco)
 _IPV6_SHAPE = re.compile(r"\[?[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(%[\w.-]+)?\]?")
 _PLACEHOLDERS = frozenset({"", "-", "--", "(empty)", "none", "null", "n/a", "na", "unknown", "?"})
+# A text column is a time column when at least ADDRESS_SHARE of its present values are dates
+# (2017-07-05, 5/7/2017, 05.07.2017, 5-Jul-2017, Jul 5, 2017), optionally with a time of day
+# and a zone, or times of day with seconds (10:01:05.123).
+_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
+_TIME_OF_DAY = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[ap]\.?m\.?)?"
+_DATE_TIME = re.compile(
+    r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"
+    rf"|\d{{1,2}}[- ](?:{_MONTHS})[a-z]*\.?[- ,]+\d{{2,4}}"
+    rf"|(?:{_MONTHS})[a-z]*\.? \d{{1,2}},? \d{{4}})"
+    rf"(?:(?:[ T]|, ?){_TIME_OF_DAY})?\s*(?:z|utc|gmt|[+-]\d{{2}}:?\d{{2}})?"
+    r"|\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?", re.IGNORECASE)
+# A numeric column is an epoch time when at least EPOCH_SHARE of its present values lie in the
+# years 1995-2040 counted in seconds, milliseconds, microseconds or nanoseconds since 1970, with
+# at least EPOCH_DISTINCT distinct values (traffic counters do not stay inside such a window).
+EPOCH_SECONDS = (788_918_400, 2_208_988_800)
+EPOCH_SHARE = 0.99
+EPOCH_DISTINCT = 10
+# A numeric column holds IPv4 addresses as integers when at least ADDRESS_SHARE of its present
+# values are integers in the private ranges 10/8, 172.16/12 or 192.168/16, with 2 distinct or more.
+_PRIVATE_IPV4 = tuple((int(ipaddress.IPv4Network(net).network_address),
+                       int(ipaddress.IPv4Network(net).broadcast_address))
+                      for net in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
 @dataclass(frozen=True)
 class Roles:
     """Which column is what. `target` is the binary 0/1 label bench adds (1 = attack); `raw`
     the source label column (renamed `raw` when it was called like the target); `flagged` the
-    identifiers bench found itself (well-known names, then `addresses`: columns found by
-    their values, see `with_address_columns`)."""
+    identifiers bench found itself (well-known names, then `addresses` and `times`: columns
+    found by their values, see `with_value_identifiers`)."""
 
     target: str
     raw: str
@@ -52,7 +75,8 @@ class Roles:
     metadata: tuple[str, ...]
     flagged: tuple[str, ...]  # identifiers found by name or by value, not declared
     absent: tuple[str, ...]  # declared identifier / proxy / metadata columns not in the files
-    addresses: tuple[str, ...] = ()  # text columns of IP / MAC addresses (also in identifiers)
+    addresses: tuple[str, ...] = ()  # columns of IP / MAC addresses (also in identifiers)
+    times: tuple[str, ...] = ()  # columns of dates or epoch times found by value (also there)
     proxies_by_name: tuple[str, ...] = ()  # label proxies found by name (also in label_proxies)
 
     def not_features(self) -> set[str]:
@@ -221,22 +245,90 @@ def address_share(values: pd.Series) -> float:
     return float(present[shaped].sum()) / total
 
 
+def _share_in(values: np.ndarray, ranges: Iterable[tuple[float, float]]) -> float:
+    """Share of `values` (floats, none missing) inside any of the closed `ranges`."""
+    inside = np.zeros(len(values), dtype=bool)
+    for low, high in ranges:
+        inside |= (values >= low) & (values <= high)
+    return float(inside.mean()) if len(values) else 0.0
+
+
+def time_share(values: pd.Series) -> float:
+    """Share of the present values of `values` that are times: date-shaped text (see
+    _DATE_TIME; placeholders left out), or, for a numeric column, epoch times in seconds to
+    nanoseconds (see EPOCH_SECONDS) in the one unit that fits most; 0 when none is present."""
+    if pd.api.types.is_numeric_dtype(values):
+        if pd.api.types.is_bool_dtype(values):
+            return 0.0
+        present = values.dropna().to_numpy(dtype=float)
+        low, high = EPOCH_SECONDS
+        share = max(_share_in(present, [(low * scale, high * scale)])
+                    for scale in (1, 10**3, 10**6, 10**9))
+        # distinct values are counted last, only for a column inside a window (it costs most)
+        return share if share and pd.unique(present).size >= EPOCH_DISTINCT else 0.0
+    counts = values.value_counts(dropna=True)
+    texts = [str(value).strip() for value in counts.index]
+    kept = np.array([text.lower() not in _PLACEHOLDERS for text in texts], dtype=bool)
+    total = int(counts.to_numpy()[kept].sum())
+    if not total:
+        return 0.0
+    shaped = np.array([keep and bool(_DATE_TIME.fullmatch(text))
+                       for keep, text in zip(kept, texts, strict=True)], dtype=bool)
+    return float(counts.to_numpy()[shaped].sum()) / total
+
+
+def integer_address_share(values: pd.Series) -> float:
+    """Share of the present values of the numeric `values` that are integers in the private
+    IPv4 ranges (10/8, 172.16/12, 192.168/16); 0 with fewer than 2 distinct values."""
+    present = values.dropna().to_numpy(dtype=float)
+    if not len(present):
+        return 0.0
+    whole = present[present == np.round(present)]
+    share = _share_in(whole, _PRIVATE_IPV4) * len(whole) / len(present)
+    return share if share and pd.unique(present).size >= 2 else 0.0
+
+
 def address_columns(frame: pd.DataFrame, candidates: Iterable[str]) -> tuple[str, ...]:
-    """The text columns among `candidates` whose present values are nearly all (at least
-    ADDRESS_SHARE) IPv4, IPv6 or MAC addresses, whatever they are called."""
-    text = [c for c in candidates if not pd.api.types.is_numeric_dtype(frame[c])]
-    return tuple(c for c in text if address_share(frame[c]) >= ADDRESS_SHARE)
+    """The columns among `candidates` whose present values are nearly all (at least
+    ADDRESS_SHARE) addresses, whatever they are called: IPv4, IPv6 or MAC addresses as text,
+    or private IPv4 addresses as integers."""
+    found = []
+    for column in candidates:
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(values):
+            continue
+        share = (integer_address_share(values) if pd.api.types.is_numeric_dtype(values)
+                 else address_share(values))
+        if share >= ADDRESS_SHARE:
+            found.append(column)
+    return tuple(found)
 
 
-def with_address_columns(roles: Roles, frame: pd.DataFrame, options: TableOptions) -> Roles:
-    """`roles` with the address columns of `frame` (see `address_columns`) among the flagged
-    identifiers. Only columns without a role are looked at (a column declared in
-    dataset.categorical stays a feature); nothing with dataset.flow_identifiers=false."""
+def time_columns(frame: pd.DataFrame, candidates: Iterable[str]) -> tuple[str, ...]:
+    """The columns among `candidates` holding times, whatever they are called: text columns
+    with at least ADDRESS_SHARE date-shaped values, numeric ones with at least EPOCH_SHARE epoch
+    times (see time_share). A time reaches a model as a stand-in for the capture's schedule."""
+    found = []
+    for column in candidates:
+        numeric = pd.api.types.is_numeric_dtype(frame[column])
+        if time_share(frame[column]) >= (EPOCH_SHARE if numeric else ADDRESS_SHARE):
+            found.append(column)
+    return tuple(found)
+
+
+def with_value_identifiers(roles: Roles, frame: pd.DataFrame, options: TableOptions) -> Roles:
+    """`roles` with the address and time columns of `frame` (see `address_columns`,
+    `time_columns`) among the flagged identifiers. Only columns without a role are looked at
+    (a column declared in dataset.categorical stays a feature); nothing with
+    dataset.flow_identifiers=false."""
     if not options.flow_identifiers:
         return roles
     taken = roles.not_features() | set(options.categorical or ()) | {roles.family}
-    found = address_columns(frame, [c for c in frame.columns if c not in taken])
-    if not found:
+    candidates = [c for c in frame.columns if c not in taken]
+    addresses = address_columns(frame, candidates)
+    times = time_columns(frame, [c for c in candidates if c not in addresses])
+    if not addresses and not times:
         return roles
+    found = (*addresses, *times)
     return replace(roles, identifiers=(*roles.identifiers, *found),
-                   flagged=(*roles.flagged, *found), addresses=found)
+                   flagged=(*roles.flagged, *found), addresses=addresses, times=times)
