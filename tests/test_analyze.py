@@ -161,10 +161,25 @@ def test_analyze_synthetic_logs_one_run_with_artifacts(tracking_uri: str, tmp_pa
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.run_id == result.run_id and run.info.status == "FINISHED"
     assert run.data.tags["dataset"] == "synthetic"
-    assert run.data.metrics["rows"] == 1500
+    assert run.data.metrics["rows"] == 1200  # TRAIN+VAL: the 300 TEST rows are not read
+    assert any("the 300 TEST rows it draws are left out" in line for line in printed)
     assert run.data.metrics["chi2_proto"] == pytest.approx(chi["chi2"][0])
     logged = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"analysis.md", "analysis.html", "plots", "tables", "summary.json"} <= logged
+
+
+def test_analyze_reads_exactly_the_rows_bench_puts_in_train_and_val() -> None:
+    """The same split and seed as `python -m bench`: no row of its TEST reaches the statistics."""
+    from bench.analyze.__main__ import _train_and_val
+    from bench.instantiate import build
+
+    cfg = compose_analyze("dataset.n_rows=2000", "seed=3")
+    dataset = build(cfg.dataset)
+    analysed = _train_and_val(dataset, build(cfg.split))
+    splits = build(cfg.split)(dataset)
+    assert set(analysed.index) == set(splits.train.index) | set(splits.val.index)
+    assert not set(analysed.index) & set(splits.test.index)
+    assert analysed.index.is_monotonic_increasing  # source order kept
 
 
 # -- the NSL-KDD figures (real data) ----------------------------------------------------------

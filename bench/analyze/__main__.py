@@ -1,6 +1,8 @@
 """`python -m bench.analyze dataset=<name>`: exploratory statistics of a dataset, ONE MLflow run.
 
-The whole labelled `Dataset.train` frame is analysed (no split). The run (experiment
+TRAIN+VAL of the configured split are analysed, never TEST: where a dataset has no official
+TEST partition, the rows the same split and seed would draw as TEST are left out, so nothing
+read here (the statistics that guide feature choices) comes from TEST. The run (experiment
 `analyze-<dataset>`) holds analysis.md, a self-contained analysis.html, plots/*.png (inside
 the HTML too) and tables/*.csv, with the headline numbers as metrics. Column roles come from
 the Schema and bench/analyze/conf/analyze/columns/<dataset>.yaml (docs/report.md).
@@ -44,7 +46,7 @@ def run_analysis(cfg: DictConfig, out_dir: str | Path, echo: Callable[[str], Any
     check_options(cfg.analyze)
     tracking.preflight(cfg.tracking.uri)
     dataset = build(cfg.dataset)
-    frame, schema = dataset.train, dataset.schema
+    frame, schema = _train_and_val(dataset, build(cfg.split)), dataset.schema
     options = cfg.analyze
     columns = resolve_columns(OmegaConf.to_container(options.columns, resolve=True) or {},
                               schema, list(frame.columns))
@@ -54,8 +56,10 @@ def run_analysis(cfg: DictConfig, out_dir: str | Path, echo: Callable[[str], Any
                                           tracking.package_versions().items()},
             **{k: str(v) for k, v in dataset.notes.items()}}
     out_dir = Path(out_dir)
+    held_out = len(dataset.train) - len(frame)
     echo(f"[analyze] {dataset.name}: {len(frame):,} rows x {frame.shape[1]} columns "
-         f"(Dataset.train, no split)")
+         f"(TRAIN+VAL of split={cfg.split._target_.rsplit('.', 1)[-1]}"
+         + (f"; the {held_out:,} TEST rows it draws are left out)" if held_out else ")"))
     params = {"rows": len(frame), "corr_threshold": options.corr_threshold,
               "pca_rows": options.pca_rows, "tsne_rows": options.tsne_rows,
               **{f"columns.{k}": v for k, v in columns.items()}}
@@ -67,6 +71,15 @@ def run_analysis(cfg: DictConfig, out_dir: str | Path, echo: Callable[[str], Any
         echo(f"[analyze] {line}")
     echo(f"[analyze] MLflow run {run.run_id} (experiment '{experiment}'); files in {out_dir}")
     return AnalysisResult(run.run_id, experiment, out_dir, dict(run.metrics))
+
+
+def _train_and_val(dataset: Any, split: Callable[[Any], Any]) -> Any:
+    """The rows of `dataset.train` that `split` puts in TRAIN or VAL, in source order (the
+    rows it draws as TEST, when the dataset has no official TEST partition, are left out)."""
+    import pandas as pd
+
+    splits = split(dataset)
+    return pd.concat([splits.train, splits.val]).sort_index()
 
 
 def check_options(options: DictConfig) -> None:
