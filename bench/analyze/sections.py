@@ -18,6 +18,7 @@ import pandas as pd
 from bench.analyze import prose, stats
 from bench.analyze.columns import ROLES
 from bench.evaluation.metrics import metric_safe
+from bench.outputs import write_csv, write_whole
 from bench.report.render import Document
 
 
@@ -30,7 +31,7 @@ class Analysis:
     metrics: dict[str, float] = field(default_factory=dict)
 
     def save(self, table: pd.DataFrame, file: str) -> None:
-        table.to_csv(self.tables / file, index=False)
+        write_csv(table, self.tables / file)
 
 
 def analyse(frame: pd.DataFrame, schema: Any, name: str, columns: Mapping[str, Any],
@@ -54,7 +55,7 @@ def analyse(frame: pd.DataFrame, schema: Any, name: str, columns: Mapping[str, A
     projections(out, frame, schema, name, options, echo)
     out.doc.write("analysis")
     metrics = out.metrics
-    (out_dir / "summary.json").write_text(json.dumps(
+    write_whole(out_dir / "summary.json", json.dumps(
         {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in metrics.items()},
         indent=2))
     return {k: float(v) for k, v in metrics.items() if v == v}  # NaN metrics left out
@@ -70,7 +71,7 @@ def missing_and_duplicates(out: Analysis, frame: pd.DataFrame, schema: Any) -> N
     else:
         out.doc.table(missing, caption="missing values per column")
     out.save(missing, "missing.csv")
-    (out.tables / "counts.json").write_text(json.dumps(counts, indent=2))
+    write_whole(out.tables / "counts.json", json.dumps(counts, indent=2))
     out.metrics.update({k: float(v) for k, v in counts.items()})
 
 
@@ -103,9 +104,9 @@ def correlation(out: Analysis, frame: pd.DataFrame, schema: Any, name: str,
     """Pearson heatmap, the pairs above `threshold` and the greedy drop list."""
     out.doc.heading("Correlation")
     corr = stats.correlation(frame, schema.numeric, threshold)
-    corr.matrix.reset_index(names="column").to_csv(out.tables / "correlation.csv", index=False)
+    write_csv(corr.matrix.reset_index(names="column"), out.tables / "correlation.csv")
     out.save(corr.pairs, "high_correlation_pairs.csv")
-    (out.tables / "drop_list.txt").write_text("\n".join(corr.drop) + ("\n" if corr.drop else ""))
+    write_whole(out.tables / "drop_list.txt", "\n".join(corr.drop) + ("\n" if corr.drop else ""))
     out.doc.figure(stats.correlation_heatmap(corr, f"{name}: Pearson correlation"),
                    "correlation_heatmap", "Pearson correlation of the numeric columns")
     if corr.constant:
@@ -151,7 +152,7 @@ def chi_square(out: Analysis, frame: pd.DataFrame, label: str,
                      "chi2": result.chi2, "dof": result.dof, "p": result.p,
                      "cramers_v": result.cramers_v,
                      "cells_expected_lt_5": result.low_expected_share})
-        result.table.reset_index().to_csv(out.tables / f"contingency_{column}.csv", index=False)
+        write_csv(result.table.reset_index(), out.tables / f"contingency_{column}.csv")
         out.doc.table(result.table.reset_index(), caption=prose.contingency_caption(column,
                                                                                     result))
         key = metric_safe(column)

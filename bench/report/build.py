@@ -13,6 +13,7 @@ import pandas as pd
 
 from bench import tracking
 from bench.evaluation.metrics import metric_safe
+from bench.outputs import write_csv
 from bench.report import plots, prose, stats, tables
 from bench.report.render import Document
 from bench.report.runs import REPORT_EXPERIMENT, RunSelection, finished_runs
@@ -104,7 +105,7 @@ def _val_selection_section(doc: Document, finished: pd.DataFrame, options: Repor
     summary["selected_pipelines"] = len(picks)
     if picks.empty:
         return picks
-    picks.to_csv(out_dir / "selection.csv", index=False)
+    write_csv(picks, out_dir / "selection.csv")
     doc.heading(f"Selection by VAL ({options.select_by})")
     doc.text(prose.selection_by_val(options.select_by))
     shown = [c for c in ("dataset", "split", "selector", "model", "n", "candidates",
@@ -131,7 +132,7 @@ def _leaderboard_section(doc: Document, runs: pd.DataFrame, finished: pd.DataFra
         shown[metric] = metric
     board = tables.leaderboard(runs, finished, {**shown, **tables.LATENCY},
                                options.confidence, sort_by=metric)
-    board.to_csv(out_dir / "leaderboard.csv", index=False)
+    write_csv(board, out_dir / "leaderboard.csv")
     doc.heading("Leaderboard (TEST, threshold chosen on VAL)")
     doc.text(prose.leaderboard(options.confidence, metric))
     for dataset, part in board.groupby("dataset", sort=True):
@@ -160,7 +161,7 @@ def _failed_section(doc: Document, runs: pd.DataFrame, out_dir: Path) -> None:
         return
     doc.text(prose.FAILURES)
     doc.table(failed)
-    failed.to_csv(out_dir / "failed_runs.csv", index=False)
+    write_csv(failed, out_dir / "failed_runs.csv")
 
 
 def _significance(doc: Document, finished: pd.DataFrame, options: ReportOptions,
@@ -176,7 +177,7 @@ def _significance(doc: Document, finished: pd.DataFrame, options: ReportOptions,
     ranking = stats.mean_ranks(matrix.matrix, metric)
     if not ranking.empty:
         doc.table(ranking, caption=f"mean rank over {len(matrix.matrix)} blocks (1 = best)")
-        ranking.to_csv(out_dir / "ranking.csv", index=False)
+        write_csv(ranking, out_dir / "ranking.csv")
     friedman = _friedman_section(doc, matrix, options, summary)
     paired = _paired_section(doc, matrix, ranking, options, summary)
     return friedman, paired
@@ -248,7 +249,7 @@ def _family_section(doc: Document, finished: pd.DataFrame, options: ReportOption
     for dataset, table in families.items():
         doc.text(prose.family_recall(dataset))
         doc.table(table, caption=f"per-family recall, dataset {dataset}", float_format=".3f")
-        table.to_csv(out_dir / f"family_recall_{dataset}.csv", index=False)
+        write_csv(table, out_dir / f"family_recall_{dataset}.csv")
 
 
 def log_report(uri: str, out_dir: str | Path, summary: dict[str, Any],

@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from bench.outputs import write_whole
+
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;
 margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -156,16 +158,12 @@ class Document:
         return "\n".join(parts) + "\n"
 
     def write(self, stem: str = "report") -> dict[str, Path]:
-        """Write `<stem>.md`, `<stem>.html` and the images into `out_dir`; returns the paths."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        """Write `<stem>.md`, `<stem>.html` and the images into `out_dir`, each file whole
+        (bench.outputs); returns the paths."""
         for relative, data in self.images.items():
-            path = self.out_dir / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        md = self.out_dir / f"{stem}.md"
-        md.write_text(self.to_markdown(), encoding="utf-8")
-        page = self.out_dir / f"{stem}.html"
-        page.write_text(self.to_html(), encoding="utf-8")
+            write_whole(self.out_dir / relative, data)
+        md = write_whole(self.out_dir / f"{stem}.md", self.to_markdown())
+        page = write_whole(self.out_dir / f"{stem}.html", self.to_html())
         return {"markdown": md, "html": page}
 
 
