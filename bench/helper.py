@@ -257,8 +257,13 @@ def serve(jobs: IO[bytes], replies: IO[bytes]) -> None:
 
 
 if __name__ == "__main__":
+    import signal
+
     from bench.shutdown import skip_final_collection
 
+    # Ctrl-C reaches the whole process group: the parent reports it and ends its runs; the
+    # helper ends with the parent (end of input), finishing the job in hand, without a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     skip_final_collection()  # it holds the parent's stderr: a caller reading it waits for us
     _replies = sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the replies

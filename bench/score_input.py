@@ -64,7 +64,11 @@ def read_csv_chunks(path: Path, inputs: list[tuple[str, str]], rows: int) -> Ite
 
     header = _read_header(path)
     seen: set[str] = set()
-    for name in header:
+    for index, name in enumerate(header):
+        if not str(name).strip():  # pandas would key it "Unnamed: <n>" in the output
+            raise DataError(f"{path}: line 1 (header), field {index + 1}: empty column name "
+                            "(an index written by pandas' to_csv? write it with index=False, "
+                            "or name the column)")
         if name in seen:
             raise _fail(path, 1, name, "duplicate column in the header:", name)
         seen.add(name)

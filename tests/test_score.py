@@ -290,6 +290,16 @@ def test_duplicate_column_names_are_refused(scored, tmp_path, capsys):
              "column 'sbytes': duplicate column in the Parquet schema: 'sbytes'")
 
 
+def test_an_empty_column_name_is_refused(scored, tmp_path, capsys):
+    """A CSV written with pandas' index has an empty first name: it was scored, with an
+    `Unnamed: 0` key column in the output."""
+    uri, run_id, csv, _ = scored
+    indexed = tmp_path / "indexed.csv"
+    pd.read_csv(csv).to_csv(indexed)  # index=True: the header starts with ','
+    _refused(uri, run_id, indexed, tmp_path, capsys,
+             "line 1 (header), field 1: empty column name", "index=False")
+
+
 @pytest.mark.parametrize("column, values, expected", [
     ("dur", pd.date_range("2024-01-01", periods=400, freq="s"),
      ("row 0, column 'dur': datetime64", "value Timestamp('2024-01-01 00:00:00') is not a "
