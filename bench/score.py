@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -413,6 +413,7 @@ class Summary:
     seconds: float
     score_seconds: float
     warnings: tuple[str, ...] = ()  # categories unseen in training, one line per column
+    unseen_rows: dict[str, int] = field(default_factory=dict)  # per column, where any
 
     @property
     def rows_per_second(self) -> float:
@@ -454,7 +455,7 @@ def score_stream(decision: Any, stream: Iterator[Chunk], inputs: list[tuple[str,
         raise
     writer.commit()
     return Summary(rows, flagged, time.perf_counter() - start, score_seconds,
-                   tuple(unseen.warnings()))
+                   tuple(unseen.warnings()), {c: n for c, n in unseen.unseen.items() if n})
 
 
 def _progress(rows: int, seconds: float) -> None:
@@ -520,9 +521,15 @@ def _log_run(args: Args, info: dict[str, Any], summary: Summary, share: float,
         tracking.log_params({"input": str(args.input or f"dataset={args.dataset}"),
                              "output": str(args.output), "model_uri": info["model_uri"],
                              "chunk_rows": args.chunk_rows})
+        from bench.evaluation.metrics import metric_safe
+
         tracking.log_metrics({"rows": summary.rows, "flagged": summary.flagged,
                               "flagged_share": share, "seconds": summary.seconds,
-                              "score_rows_per_second": summary.rows_per_second})
+                              "score_rows_per_second": summary.rows_per_second,
+                              **{f"unseen_category_rows.{metric_safe(column)}": count
+                                 for column, count in summary.unseen_rows.items()}})
+        if summary.warnings:
+            tracking.log_text("\n".join(summary.warnings) + "\n", "warnings.txt")
     echo(f"[score] logged as MLflow run {run.info.run_id} (experiment '{args.experiment}')")
 
 

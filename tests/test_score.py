@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -365,6 +366,17 @@ def test_categories_unseen_in_training_are_one_warning_line_per_column(scored, t
         "[score] warning: column 'service': 1 of 400 rows (0.25%) hold categories unseen in "
         "training, encoded as all zeros (e.g. 'gopher')"], printed
     assert len(pd.read_csv(out)) == 400
+    # the logged scoring run keeps the counts and the lines
+    (logged_run,) = MlflowClient(uri).search_runs(
+        [tracking.get_or_create_experiment(uri, "bench-score")],
+        filter_string=f"tags.scored_model_run_id = '{run_id}'")
+    metrics = logged_run.data.metrics
+    assert (metrics["unseen_category_rows.proto"], metrics["unseen_category_rows.service"]) == (
+        3, 1)
+    text = MlflowClient(uri).download_artifacts(logged_run.info.run_id, "warnings.txt",
+                                                str(tmp_path))
+    assert Path(text).read_text().splitlines() == [w.removeprefix("[score] warning: ")
+                                                   for w in warnings]
 
 
 def test_key_columns_keep_one_type_across_chunks_and_files(scored, tmp_path, capsys):
