@@ -95,14 +95,18 @@ def _job(cfg: DictConfig, choices: dict[str, str]) -> float | list[float]:
     """One cell: under a parallel launcher, models get their share of the cores and the
     console lines carry the job number (bench.launchers.jobs); with `resume=true`, a cell
     that already has a FINISHED run returns that run's objective (bench.resume) before any
-    data is loaded. Orphaned runs of the store are ended first (tracking.preflight)."""
+    data is loaded. Orphaned runs of the store are ended first (tracking.preflight), and a
+    parent run that the store does not have is refused (tracking.check_parent_run)."""
     from bench import resume, tracking
     from bench.launchers.jobs import job_console
 
     with job_console():
         tracking.preflight(cfg.tracking.uri)
-        reused = resume.reuse_finished(cfg, choices, resume.cell_identity(cfg, choices))
-        return _run(cfg, choices) if reused is None else reused
+        tracking.check_parent_run(cfg.tracking.uri, cfg.tracking.get("parent_run_id"))
+        identity = resume.cell_identity(cfg, choices)
+        with resume.claim(cfg, identity):
+            reused = resume.reuse_finished(cfg, choices, identity)
+            return _run(cfg, choices) if reused is None else reused
 
 
 def _run(cfg: DictConfig, choices: dict[str, str]) -> float | list[float]:

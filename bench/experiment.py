@@ -27,6 +27,7 @@ from bench.data.kept import audit_key, data_key, fit_key, kept, preprocess_key, 
 from bench.data.split import Splits
 from bench.evaluation import chosen_plots, figures
 from bench.evaluation.metrics import binary_metrics, family_recall, score_in_batches
+from bench.features.preprocess import check_log1p_columns
 from bench.fitting import (
     assemble,
     fit_model,
@@ -69,6 +70,7 @@ def run_experiment(cfg: DictConfig, choices: Mapping[str, str]) -> ExperimentRes
     if helper.wanted_by(cfg):  # bench.app starts it earlier for a command's first run
         helper.warm_up()  # it imports (figures, skops) while the data loads and the model fits
     dataset, schema, splits, findings = _load_split_audit(cfg, choices)
+    check_log1p_columns(cfg.preprocess.get("log1p"), schema.categorical, schema.numeric)
     trial = cfg.tracking.get("trial_number")
     run_name = tracking.run_name(names, cfg.seed, trial)
     with tracking.tracked_run(cfg.tracking.uri, experiment, run_name,

@@ -24,7 +24,8 @@ import functools
 import hashlib
 import importlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,56 @@ def _file_sha256(cache: Any, path: Path) -> str:
 
 
 # ------------------------------------------------------------------------------ resume
+@contextmanager
+def claim(cfg: DictConfig, identity: CellIdentity, echo: Any = print) -> Iterator[None]:
+    """With `resume=true`: hold this host's claim on the cell while the body runs, so two
+    commands resuming one grid together compute each cell once. The claim is an exclusive
+    lock (filelock: flock, released when the process dies, kill -9 included) on
+    `<sqlite file>.cells/<cell id>.lock`, or for a server store on
+    `<paths.cache_dir>/claims/<hash of the store URI>/<cell id>.lock`. A process finding the
+    cell claimed prints one line and waits; then `reuse_finished` finds the other's run.
+    Processes on other hosts sharing a server store do not see each other's claims."""
+    if not cfg.get("resume", False):
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    uri = str(cfg.tracking.uri)
+    if uri.startswith("sqlite:///"):
+        folder = Path(uri.removeprefix("sqlite:///").split("?", 1)[0] + ".cells")
+    else:
+        folder = (Path(str(cfg.paths.cache_dir)).expanduser() / "claims"
+                  / hashlib.sha256(uri.encode()).hexdigest()[:16])
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / f"{identity.cell_id}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        echo(f"[resume] cell {identity.cell_id} is being computed by another bench command on "
+             "this host: waiting for it to end")
+        lock.acquire()
+    # another command's run may still be RUNNING after its claim ended: a grid ends a run once
+    # its figures are logged, while its next cell already runs (experiment.finish_runs_later)
+    _wait_for_live_runs(uri, identity.cell_id)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+CLAIM_WAIT_S = 600.0  # the longest a run of a live process is waited for after its claim ends
+
+
+def _wait_for_live_runs(uri: str, cell_id: str) -> None:
+    """Until no run of the cell `cell_id` is RUNNING in a live process on this host (at most
+    CLAIM_WAIT_S): then the cell's FINISHED run, if any, is there to reuse."""
+    import time
+
+    deadline = time.monotonic() + CLAIM_WAIT_S
+    while time.monotonic() < deadline and tracking.live_runs_of_cell(uri, CELL_TAG, cell_id):
+        time.sleep(0.25)
+
+
 def reuse_finished(cfg: DictConfig, choices: Mapping[str, str], identity: CellIdentity,
                    echo: Any = print) -> float | list[float] | None:
     """With `resume=true`: the objective of this cell's earliest FINISHED run, after printing

@@ -280,11 +280,11 @@ class Writer:
             raise DataError(f"{source}: columns {table.schema.names} differ from those of "
                             f"{self.started} ({schema.names}); score these files separately")
         columns = []
-        for field, want in zip(table.schema, schema, strict=True):
-            column = table.column(field.name)
-            if field.type != want.type:
+        for found, want in zip(table.schema, schema, strict=True):
+            column = table.column(found.name)
+            if found.type != want.type:
                 why = ""  # cast only within a kind: never numbers into text or back
-                if pa.types.is_null(field.type) or _kind(field.type) == _kind(want.type):
+                if pa.types.is_null(found.type) or _kind(found.type) == _kind(want.type):
                     try:
                         column = column.cast(want.type)
                     except arrow_errors as failed:
@@ -293,7 +293,7 @@ class Writer:
                         columns.append(column)
                         continue
                 raise DataError(
-                    f"{source}: column {field.name!r}: type {field.type} here, {want.type} "
+                    f"{source}: column {found.name!r}: type {found.type} here, {want.type} "
                     f"in the rows written before (from {self.started}){why}; a Parquet output "
                     "has one type per column: give the column one type in every input file, "
                     "or score these files separately")
@@ -413,7 +413,7 @@ class Summary:
     seconds: float
     score_seconds: float
     warnings: tuple[str, ...] = ()  # categories unseen in training, one line per column
-    unseen_rows: dict[str, int] = field(default_factory=dict)  # per column, where any
+    unseen_rows: dict[str, int] = field(default_factory=dict)  # per column, if any
 
     @property
     def rows_per_second(self) -> float:

@@ -49,6 +49,22 @@ def preflight(uri: str, timeout_s: float = 5.0) -> None:
     open_store(uri, create=False)  # once per process: orphaned runs ended KILLED
 
 
+def check_parent_run(uri: str, run_id: str | None) -> None:
+    """ConfigError unless `run_id` (tracking.parent_run_id, or $BENCH_PARENT_RUN_ID that a
+    sweep exports) is a run of the store `uri`: MLflow refused it with a traceback only when
+    the run was created, after the data was loaded."""
+    if not run_id:
+        return
+    from mlflow.exceptions import MlflowException
+
+    env = "BENCH_PARENT_RUN_ID"  # bench.sweeps.callback.PARENT_RUN_ENV
+    key = "tracking.parent_run_id" + (f" (from ${env})" if os.environ.get(env) == run_id else "")
+    try:
+        store_client(uri).get_run(run_id)
+    except MlflowException:
+        raise ConfigError(f"{key}={run_id!r}: no such run in {mask_secrets(uri)}") from None
+
+
 def check_store(uri: str, key: str = "tracking.uri") -> None:
     """For the commands that read a store (report, register, score): a TrackingError naming
     `key` unless the store exists and answers. A sqlite store whose file is missing is not
@@ -717,6 +733,9 @@ def download_model(uri: str, ref: str, dst: str | Path, key: str = "tracking.uri
                                                          tracking_uri=uri))
     except Exception as error:
         hint = _latest_runs(uri) if model_uri.startswith("runs:/") else ""
+        unlogged = _run_without_model(uri, model_uri)
+        if unlogged:
+            raise TrackingError(mask_secrets(f"{unlogged}{hint}")) from error
         raise TrackingError(mask_secrets(f"cannot get model {model_uri} from {uri}: "
                                          f"{' '.join(str(error).split())}{hint}")) from error
     from bench.models.decision import UnsafeModelError, inside, reason
@@ -742,6 +761,23 @@ def download_model(uri: str, ref: str, dst: str | Path, key: str = "tracking.uri
         raise UnsafeModelError(named(str(error))) from None
     return data, {"run_id": model.run_id, "inputs": inputs, "model_uri": model_uri,
                   "folder": str(local)}
+
+
+def _run_without_model(uri: str, model_uri: str) -> str:
+    """"run <id> is FAILED and has no logged model" (or FINISHED/RUNNING ... has none) when
+    `model_uri` is runs:/<id>/model of a run that exists; "" otherwise (an unknown run)."""
+    if not model_uri.startswith("runs:/"):
+        return ""
+    run_id = model_uri.removeprefix("runs:/").split("/", 1)[0]
+    try:
+        run = store_client(uri).get_run(run_id)
+    except Exception:  # an unknown run: the download's own error says so
+        return ""
+    status = run.info.status
+    why = run.data.tags.get("error", "")
+    return (f"run {run_id} is {status} and has no logged model"
+            + (f" (its error: {' '.join(why.split())[:300]})" if status == "FAILED" and why
+               else "") + ": score a FINISHED run")
 
 
 def _latest_runs(uri: str, count: int = 5) -> str:
@@ -1177,6 +1213,27 @@ def reap_orphans(uri: str) -> list[str]:
             "%d run(s) of dead processes were left RUNNING in %s: ended KILLED (%s)",
             len(reaped), mask_secrets(uri), ", ".join(reaped))
     return reaped
+
+
+def live_runs_of_cell(uri: str, tag: str, value: str) -> list[str]:
+    """Ids of the RUNNING runs whose tag `tag` equals `value` (a cell identity) and whose
+    process on this host still runs."""
+    import socket
+
+    ids = list(experiments(uri).values()) if store_exists(uri) else []
+    if not ids:
+        return []
+    host = socket.gethostname()
+    found = retry_locked(lambda: search_all_runs(
+        uri, ids, f"attributes.status = 'RUNNING' and tags.`{tag}` = '{value}' "
+                  f"and tags.`{HOST_TAG}` = '{host}'"))
+    live = []
+    for run in found:
+        tags = run.data.tags
+        pid = tags.get(PID_TAG, "")
+        if pid.isdigit() and process_alive(int(pid), tags.get(PID_START_TAG)):
+            live.append(run.info.run_id)
+    return live
 
 
 def find_finished_cell(uri: str, experiment: str, tag: str, value: str) -> Any:

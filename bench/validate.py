@@ -14,7 +14,9 @@ before Hydra makes an output folder, a sweep parent run or a job.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import errno
 import hashlib
 import inspect
 import json
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import InterpolationToMissingValueError, OmegaConfBaseException
 
 from bench.errors import ConfigError
 from bench.evaluation import PLOTS
@@ -110,9 +112,18 @@ LOG1P = Rule(lambda v: v in ("auto", "none") if isinstance(v, str) else (
 MIN_FREQUENCY = Rule(lambda v: v is None or (_is_int(v) and v >= 1) or (
     isinstance(v, float) and 0.0 < v < 1.0), "null, an integer >= 1 or a share in (0, 1)")
 
+def _keras_activation() -> Rule:
+    """An activation name Keras knows (bench.models.keras_nets.KERAS_ACTIVATIONS: Keras'
+    own list, kept here so that validation need not import TensorFlow)."""
+    from bench.models.keras_nets import KERAS_ACTIVATIONS
+
+    return Rule(lambda v: isinstance(v, str) and v in KERAS_ACTIVATIONS,
+                "an activation Keras knows: " + ", ".join(KERAS_ACTIVATIONS))
+
+
 _KERAS = {"learning_rate": POSITIVE, "batch_size": integer(1), "epochs": integer(1),
           "patience": integer(0), "validation_fraction": FRACTION, "random_state": SEED,
-          "verbose": integer(0, 2), "activation": TEXT}
+          "verbose": integer(0, 2), "activation": _keras_activation()}
 _FILES = {"data_dir": TEXT, "cache_dir": TEXT_OR_NULL, "verify": choice("warn", "strict", "off"),
           "name": TEXT, "train_file": TEXT_OR_NULL, "test_file": TEXT_OR_NULL,
           "unlabelled_file": TEXT_OR_NULL}
@@ -161,8 +172,12 @@ RULES: dict[str, Mapping[str, Rule]] = {
     "bench.models.keras_nets.DFNNClassifier": {
         **_KERAS, "hidden_units": UNITS, "batch_norm": BOOLEAN, "dropout": number(0, 1, False,
                                                                                   True),
-        "class_weight": choice("balanced", None)},
-    "bench.models.keras_nets.dfnn": {"units": integer(1), "depth": integer(1), "shrink": POSITIVE},
+        "class_weight": choice("balanced", None), "steps_per_execution": integer(1),
+        "min_delta": number(0, math.inf, high_open=True),
+        "callbacks": Rule(lambda v: v is None or isinstance(v, list | tuple),
+                          "a list of Keras callbacks or null")},
+    "bench.models.keras_nets.dfnn": {"units": integer(1), "depth": integer(1), "shrink": POSITIVE,
+                                     "class_weight": choice("balanced", "none", "None", None)},
     # xgboost checks few parameters itself (n_estimators=-5 fits 0 trees); its documented ranges
     "xgboost.XGBClassifier": {
         "n_estimators": integer(1, none=True), "max_depth": integer(0, none=True),
@@ -206,6 +221,8 @@ _BENCH_KEYS: dict[str, Rule] = {
     "audit.on_label_copy": choice("drop", "warn"),
     "resume": BOOLEAN, "resume_code": choice("commit", "any"),
     "tracking.experiment": TEXT_OR_NULL, "tracking.uri": TEXT,
+    "tracking.parent_run_id": TEXT_OR_NULL,  # that the run exists: tracking.check_parent_run
+    "tracking.model_format": choice("skops", "cloudpickle"),  # bench.models.decision.FORMATS
     "verbosity": choice("quiet", "info", "debug"),
     "progress": choice("auto", "bars", "lines", "off"),
 }
@@ -249,6 +266,7 @@ def _check_plain(cfg: DictConfig, plain: dict[str, Any]) -> None:
     built = {group: build_for_validation(cfg[group], group)
              for group in ("split", "threshold", "preprocess", "selector", "model")}
     _check_kinds(built, plain)
+    _check_fixed_threshold(built["threshold"], built["model"], plain["model"])
     for group in ("selector", "model"):
         check_estimator(built[group], group, plain[group])
     preprocessor = built["preprocess"](categorical=["c"], numeric=["x"])
@@ -290,9 +308,39 @@ def _resolved(cfg: DictConfig) -> dict[str, Any]:
         plain = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as error:
         key = getattr(error, "full_key", None) or "config"
-        raise ConfigError(f"{key}: {' '.join(str(error).split())}") from None
+        key, error = _key_set(cfg, key, error)
+        raise ConfigError(f"{key}: {interpolation_problem(error)}") from None
     assert isinstance(plain, dict)
     return plain
+
+
+_REFERENCE = re.compile(r"\$\{([\w.]+)\}")  # a plain reference to another key: ${seed}
+
+
+def _key_set(cfg: DictConfig, key: str, error: Exception) -> tuple[str, Exception]:
+    """The key whose own value cannot be resolved, and its error: `key`'s plain references
+    followed (`dataset.seed: ${seed}` fails because the `seed` the user set does)."""
+    raw = OmegaConf.to_container(cfg, resolve=False)
+    seen = {key}
+    while True:
+        value = _select(raw, key)
+        match = _REFERENCE.fullmatch(value) if isinstance(value, str) else None
+        if match is None or match[1] in seen:
+            return key, error
+        try:
+            OmegaConf.select(cfg, match[1], throw_on_missing=True)
+            return key, error
+        except OmegaConfBaseException as deeper:
+            key, error = match[1], deeper
+            seen.add(key)
+
+
+def interpolation_problem(error: Exception) -> str:
+    """OmegaConf's message without its `full_key: ... object_type=...` tail and its
+    "KeyError raised while resolving interpolation:" preamble, on one line."""
+    text = " ".join(re.split(r"\s+full_key:", str(error))[0].split())
+    text = re.sub(r"^\w+ raised while resolving interpolation: ", "", text)
+    return text[1:-1] if len(text) > 1 and text[0] == text[-1] == '"' else text
 
 
 def _targets_with_params(node: Any, key: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -402,6 +450,30 @@ def _check_kinds(built: Mapping[str, Any], plain: Mapping[str, Any]) -> None:
             target = plain[group].get("_target_")
             raise ConfigError(f"{group}._target_={target}: builds {type(built[group]).__name__}"
                               f", not {what}")
+
+
+def _check_fixed_threshold(threshold: Any, model: Any, node: Mapping[str, Any]) -> None:
+    """threshold=fixed on the model's score scale (bench.models.scoring.anomaly_score):
+    `epsilon` is a cut-off on the density p(x), which only model=gaussian scores (-log p);
+    `value` on a probability (a classifier's P(attack), in [0, 1]) must lie in (0, 1]: above
+    it flags no row, at or below 0 every row (both ran silently)."""
+    from bench.evaluation.thresholds import Fixed
+    from bench.models.detectors import GaussianDensity
+
+    if not isinstance(threshold, Fixed):
+        return
+    target = node.get("_target_")
+    if threshold.epsilon is not None and not isinstance(
+            getattr(model, "estimator", None), GaussianDensity):
+        raise ConfigError(f"threshold.epsilon={threshold.epsilon}: a cut-off on the density "
+                          f"p(x), which only model=gaussian scores (as -log p(x)); {target} "
+                          "scores otherwise: set threshold.value (a cut-off on its score) or "
+                          "choose the threshold on VAL (threshold=best_f1)")
+    if (threshold.value is not None and hasattr(model, "predict_proba")
+            and not 0.0 < threshold.value <= 1.0):
+        raise ConfigError(f"threshold.value={threshold.value}: {target} scores P(attack), in "
+                          "[0, 1]; a cut-off outside (0, 1] flags "
+                          f"{'no row' if threshold.value > 1 else 'every row'}")
 
 
 _SKLEARN_MESSAGE = re.compile(r"The '(?P<param>\w+)' parameter of (?P<cls>\w+) must be "
@@ -529,10 +601,23 @@ def _check_tracking_uri(uri: str) -> None:
 
 
 def _check_directory(key: str, value: Any) -> None:
+    """A folder to read from or create: not a file, under folders (not files), no symlink
+    loop on the way."""
     if isinstance(value, str) and value:
         path = Path(value).expanduser()
+        try:
+            path.stat()
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise ConfigError(f"{key}={value}: a symbolic link loop (the link leads "
+                                  "back to itself)") from None
         if path.exists() and not path.is_dir():
             raise ConfigError(f"{key}={value}: is a file, not a directory")
+        for parent in path.absolute().parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise ConfigError(f"{key}={value}: {parent} is a file, not a directory")
+                break
 
 
 def check_output_folder(key: str, value: Any, setting: str | None = None) -> None:
@@ -563,8 +648,10 @@ def check_launch(cfg: DictConfig, multirun: bool) -> None:
     output = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     try:
         folder = OmegaConf.select(cfg, output)
-    except OmegaConfBaseException:  # an interpolation only Hydra's run can resolve
+    except InterpolationToMissingValueError:  # a value Hydra's job fills in (hydra.job.num)
         folder = None
+    except OmegaConfBaseException as error:  # an unset variable, an unknown key or resolver
+        raise ConfigError(f"{output}: {interpolation_problem(error)}") from None
     check_output_folder(output, folder)
     for name, node in (hydra.get("callbacks") or {}).items():
         target = node.get("_target_") if isinstance(node, DictConfig) else None
@@ -837,22 +924,72 @@ def _check_sampler(target: str) -> None:
                           "class (e.g. optuna.samplers.TPESampler)")
 
 
-def _search_space_sample(cfg: DictConfig) -> list[str]:
-    """`++key=value` overrides giving each key of hydra.sweeper.params one value of its space
-    (a choice's first option, an interval's start), so that the base config is complete."""
+def _search_space(cfg: DictConfig, argv: Sequence[str]) -> dict[str, tuple[str, list[str]]]:
+    """{key: (its sweep as written, the values to check)} of hydra.sweeper.params and, for
+    bench's Optuna sweeper, the command line's sweeps (which replace a param of the same
+    key, as the sweeper does): a choice's options, a range's values, an interval's two ends."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import IntervalSweep
 
-    params = (cfg.hydra.get("sweeper") or {}).get("params") or {}
-    lines = [f"{key}={value}" for key, value in params.items()]
-    samples = []
+    sweeper = cfg.hydra.get("sweeper") or {}
+    lines = [f"{key}={value}" for key, value in (sweeper.get("params") or {}).items()]
+    if str(sweeper.get("_target_", "")) == "bench.sweeps.sweeper.OptunaSweeper":
+        lines += [arg for arg in argv if not arg.startswith(("-", "hydra.")) and "=" in arg]
+    space: dict[str, tuple[str, list[str]]] = {}
     for override in OverridesParser.create().parse_overrides(lines):
         key = override.get_key_element().lstrip("+~")
+        value = override.value()
         if override.is_discrete_sweep():
-            samples.append(f"++{key}={next(iter(override.sweep_string_iterator()))}")
-        elif isinstance(override.value(), IntervalSweep):
-            samples.append(f"++{key}={override.value().start}")
-    return samples
+            space[key] = (override.input_line, list(override.sweep_string_iterator()))
+        elif isinstance(value, IntervalSweep):
+            space[key] = (override.input_line, [str(value.start), str(value.end)])
+    return space
+
+
+def _search_space_sample(config_dir: str, overrides: list[str],
+                         space: Mapping[str, tuple[str, list[str]]],
+                         changed: tuple[str, str] | None = None) -> list[str]:
+    """`overrides` with each searched key at its first value (a choice's first option, an
+    interval's start; `changed`: that key at that value), so that the base config is
+    complete: `++key=value` for a value, `group=option` for a config group."""
+    out = list(overrides)
+    for key, (_, values) in space.items():
+        value = changed[1] if changed is not None and changed[0] == key else values[0]
+        if _is_group(config_dir, key):
+            out = [item for item in out if item.split("=", 1)[0] != key] + [f"{key}={value}"]
+        else:
+            out.append(f"++{key}={value}")
+    return out
+
+
+@contextlib.contextmanager
+def _in_search_space(space: Mapping[str, tuple[str, list[str]]]) -> Iterator[None]:
+    """A ConfigError about a searched key says which search space gave the value."""
+    try:
+        yield
+    except ConfigError as error:
+        for key, (line, _) in space.items():
+            if str(error).startswith((f"{key}=", f"{key}:")):
+                raise ConfigError(f"{error} (a value of the search space {line})") from None
+        raise
+
+
+def _check_search_values(config_dir: str, overrides: list[str], cfg: DictConfig,
+                         space: Mapping[str, tuple[str, list[str]]]) -> None:
+    """Each searched key's other values (an interval's end, a choice's other options), one
+    at a time with the rest at their first value: a space outside a parameter's range was
+    refused only per trial, after the study and the sweep's parent run existed."""
+    for key, (_, values) in space.items():
+        for value in values[1:]:
+            if _is_group(config_dir, key):
+                variant = _compose(config_dir, _search_space_sample(config_dir, overrides, space,
+                                                                    (key, value)))
+            else:
+                variant = _updated(cfg, key, value)
+            with open_dict(variant):
+                variant.pop("hydra", None)
+            with _in_search_space(space):
+                validate_config(variant)
 
 
 # Flags after which Hydra prints or does something other than a run: left to Hydra.
@@ -867,10 +1004,12 @@ def preflight(argv: Sequence[str], config_dir: str) -> DictConfig | None:
     like, which run nothing.
 
     For `-m`, each value of each discrete sweep (`model=a,b`, `seed=range(3)`) is checked in
-    a config of its own (one value changed at a time); Optuna search spaces (`interval(...)`)
-    are checked per trial, in the job, before its run is created. A joblib grid's workers
-    start warming up (bench.launchers.warm_workers) while the checks run; after an error the
-    fork server ends with this process.
+    a config of its own (one value changed at a time); so is each value of an Optuna search
+    space (hydra.sweeper.params and the command line's `interval(...)`, `choice(...)`): an
+    interval's two ends, a choice's options (each trial is checked again, in the job, before
+    its run is created). A joblib grid's workers start warming up
+    (bench.launchers.warm_workers) while the checks run; after an error the fork server ends
+    with this process.
     """
     if any(arg.split("=")[0] in _NOT_A_RUN for arg in argv):
         return None
@@ -893,13 +1032,16 @@ def preflight(argv: Sequence[str], config_dir: str) -> DictConfig | None:
             cfg = _compose(config_dir, overrides)
         else:  # a value key: the first variant with that value set, as Hydra would set it
             cfg = _updated(first, key, value)
-        searched = _search_space_sample(cfg) if multirun else []
-        if searched:  # keys an Optuna search sets per trial get a value from their space
-            cfg = _compose(config_dir, [*overrides, *searched])
+        space = _search_space(cfg, argv) if multirun else {}
+        if space:  # keys an Optuna search sets per trial get a value from their space
+            cfg = _compose(config_dir, _search_space_sample(config_dir, overrides, space))
         check_launch(cfg, multirun)
         with open_dict(cfg):
             del cfg["hydra"]
-        validate_config(cfg)
+        with _in_search_space(space):
+            validate_config(cfg)
+        if space and key is None:
+            _check_search_values(config_dir, overrides, cfg, space)
     return first
 
 

@@ -186,6 +186,42 @@ CONFIG_CASES = [
     # a function reached through logging's module (Hydra's whitelist held; a traceback)
     (["+hydra.job_logging.handlers.evil={class:logging.os.system,command:x}"],
      ["hydra.job_logging.handlers.evil.class=logging.os.system", "classes of logging"]),
+    # every setting bench passes to Keras (Keras refused it with a traceback after the data
+    # was loaded and the run created, or took it silently: min_delta<0 is abs(min_delta))
+    (["model=dfnn", "model.activation=bogus"], ["model.activation='bogus'", "relu"]),
+    (["-m", "model=dfnn", "model.activation=relu,bogus"], ["model.activation='bogus'"]),
+    (["model=ann", "model.activation=Relu"], ["model.activation='Relu'"]),
+    (["selector=autoencoder", "selector.activation=bogus"], ["selector.activation='bogus'"]),
+    (["model=autoencoder", "model.estimator.activation=bogus"],
+     ["model.estimator.activation='bogus'"]),
+    (["model=dfnn", "model.steps_per_execution=0"], ["model.steps_per_execution=0", "[1, inf]"]),
+    (["model=dfnn", "model.min_delta=-5"], ["model.min_delta=-5", "[0, inf)"]),
+    (["-m", "hparams_search=dfnn_optuna", "model.activation=bogus"],
+     ["model.activation='bogus'"]),
+    # known up front, refused only when the model was logged (a FAILED run)
+    (["tracking.model_format=pickle"], ["tracking.model_format='pickle'", "'cloudpickle'"]),
+    # Hydra's output folder from an unset variable: Hydra's traceback before
+    (["hydra.run.dir=${oc.env:BENCH_NOPE_XYZ}"],
+     ["hydra.run.dir: Environment variable 'BENCH_NOPE_XYZ' not found"]),
+    (["-m", "seed=0,1", "hydra.sweep.dir=${oc.env:BENCH_NOPE_XYZ}"],
+     ["hydra.sweep.dir: Environment variable 'BENCH_NOPE_XYZ' not found"]),
+    # the key the user set, not the key that refers to it (dataset.seed: ${seed})
+    (["seed=${oc.env:BENCH_NOPE_XYZ}"], ["error: seed: Environment variable 'BENCH_NOPE_XYZ'"]),
+    (["seed=???"], ["error: seed: Missing mandatory value: seed"]),
+    # a folder under a file (only the path itself was checked)
+    (["paths.cache_dir=README/x"], ["paths.cache_dir=README/x", "README is a file"]),
+    # a fixed cut-off off the model's score scale (ran, flagging nothing)
+    (["threshold=fixed", "threshold.epsilon=0.1"], ["threshold.epsilon=0.1", "model=gaussian"]),
+    (["threshold=fixed", "threshold.value=2"], ["threshold.value=2", "(0, 1]", "no row"]),
+    (["model=logreg", "threshold=fixed", "threshold.value=0"], ["threshold.value=0", "every row"]),
+    # an Optuna search space outside a parameter's range: both ends and each choice checked
+    # before the study and its parent run exist (each trial failed before)
+    (["-m", "hparams_search=xgboost_optuna", "model.max_depth=int(interval(-5,-1))"],
+     ["model.max_depth=-5", "search space model.max_depth=int(interval(-5,-1))"]),
+    (["-m", "hparams_search=xgboost_optuna", "model.subsample=interval(0.5,1.5)"],
+     ["model.subsample=1.5", "interval(0.5,1.5)"]),
+    (["-m", "hparams_search=xgboost_optuna", "model.max_depth=choice(3,-1)"],
+     ["model.max_depth=-1", "choice(3,-1)"]),
 ]
 FAST = {0, 3, 6, 33, 62, 72, 81, 83, 85, 87, 96}
 
@@ -338,6 +374,7 @@ def test_bad_data_file_names_file_line_column_value(tmp_path, content, expected)
     (["+dataset.lable=Label"], ["dataset.lable", "dataset.label"]),
     (["dataset.chunk_rows=0"], ["dataset.chunk_rows=0"]),
     (["dataset.normal=[benign]"], ["dataset.normal=['benign']", "'BENIGN'"]),  # when read
+    (["dataset.max_columns=0"], ["dataset.max_columns=0"]),
 ])
 def test_table_options_are_refused_before_the_first_cell(tmp_path, args, expected):
     """dataset=table's options and files are checked with every config of the command (they
@@ -373,6 +410,59 @@ def test_a_bug_in_bench_inside_fit_keeps_its_traceback():
 
     with pytest.raises(ValueError, match="a bug"), refusals("model", object()):
         raise ValueError("a bug")
+
+
+def test_a_symlink_loop_is_named_as_one(tmp_path):
+    """It was "file not found ... (BENCH_DATA_DIR is not set)" with paths.data_dir given."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "SNMP-MIB.csv").symlink_to("SNMP-MIB.csv")
+    result = _run(tmp_path, "bench", "dataset=snmp_mib", f"paths.data_dir={tmp_path / 'data'}")
+    _assert_refused(result, tmp_path, ["SNMP-MIB.csv", "symbolic link loop"])
+    (tmp_path / "loop").symlink_to("loop")
+    result = _run(tmp_path, "bench", f"paths.cache_dir={tmp_path / 'loop'}")
+    _assert_refused(result, tmp_path, ["paths.cache_dir=", "symbolic link loop"])
+
+
+def _no_runs(uri: str) -> None:
+    from bench import tracking
+
+    assert not tracking.store_exists(uri) or tracking.runs_by_id(uri) == {}
+
+
+@pytest.mark.parametrize("from_env", [False, True])
+def test_a_parent_run_that_does_not_exist_is_one_line_before_the_data(tmp_path, from_env):
+    """MLflow's "Run with id=deadbeef not found" traceback came after the data was loaded."""
+    import os
+
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    args = ["model=logreg", f"tracking.uri={uri}", "dataset.n_rows=2000"]
+    env = dict(os.environ)
+    if from_env:
+        env["BENCH_PARENT_RUN_ID"] = "deadbeef"
+    else:
+        args.append("tracking.parent_run_id=deadbeef")
+    result = subprocess.run([sys.executable, "-m", "bench", *args], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    key = "tracking.parent_run_id" + (" (from $BENCH_PARENT_RUN_ID)" if from_env else "")
+    assert errors == [f"error: {key}='deadbeef': no such run in {uri}"], result.stderr[-3000:]
+    assert "[data]" not in result.stdout + result.stderr  # before the data is read
+    _no_runs(uri)
+
+
+def test_log1p_naming_a_column_not_in_the_data_is_refused_before_the_run(tmp_path):
+    """log1p silently skipped an unknown column; the error names it and the closest names."""
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    result = _run(tmp_path, "bench", "model=logreg", "dataset.n_rows=2000",
+                  f"tracking.uri={uri}", "preprocess.log1p=[nosuchcol,sbyte]")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr[-3000:]
+    for text in ("preprocess.log1p=['nosuchcol', 'sbyte']", "'nosuchcol' is not a numeric",
+                 "did you mean 'sbytes'", "numeric feature columns: dur"):
+        assert text in errors[0], errors[0]
+    _no_runs(uri)
 
 
 def test_a_directory_where_the_data_file_should_be_is_named_so(tmp_path):
@@ -449,6 +539,36 @@ def test_report_metric_that_no_run_logged_is_refused_with_the_closest_names(tmp_
                       "--no-log")
         _assert_refused(result, tmp_path, [f"{option} {value}", "no selected run logged it",
                                            value[:-1] + "1"])
+
+
+def test_report_whose_selection_matches_no_run_is_refused_and_writes_nothing(tmp_path):
+    """A misspelt --dataset / --tag / --filter (or a store of failed runs) wrote an empty
+    report and exited 0; the error says what the store has."""
+    from bench import tracking
+
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    tracking.open_store(uri)
+    experiment_id = tracking.get_or_create_experiment(uri, "table")
+    run_id = tracking.create_run(uri, experiment_id, "one", {"dataset": "table",
+                                                             "model": "logreg"})
+    tracking.log_metrics({"test_f1": 0.5, "val_f1": 0.6}, run_id=run_id, uri=uri)
+    tracking.set_terminated(uri, run_id, "FINISHED")
+    for options, expected in (
+            (["--dataset", "nosuch"], ["--dataset nosuch: no run matches",
+                                       "datasets in the store: table"]),
+            (["--tag", "model=xgbost"], ["--tag model=xgbost", "tag model: logreg"]),
+            (["--filter", "metrics.test_f1 > 2"], ["--filter 'metrics.test_f1 > 2'",
+                                                   "datasets in the store: table"])):
+        output = tmp_path / "report"
+        result = _run(tmp_path, "bench.report", "--tracking-uri", uri, "--no-log",
+                      "--output", str(output), *options)
+        _assert_refused(result, tmp_path, expected)
+        assert not output.exists()
+    tracking.set_terminated(uri, run_id, "FAILED")
+    result = _run(tmp_path, "bench.report", "--tracking-uri", uri, "--no-log", "--output",
+                  str(tmp_path / "report"))
+    _assert_refused(result, tmp_path, ["no FINISHED run to report", "1 FAILED"])
+    assert not (tmp_path / "report").exists()
 
 
 @pytest.mark.slow

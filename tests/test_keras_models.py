@@ -124,3 +124,12 @@ def test_nothing_in_bench_hides_a_gpu_from_keras():
     offenders = [f"{path.relative_to(root)}: {word}" for path in root.rglob("*.py")
                  for word in forcing if word in path.read_text()]
     assert offenders == []
+
+
+def test_the_activation_list_validation_uses_is_keras_own():
+    """bench.validate checks `activation` against KERAS_ACTIVATIONS without importing Keras."""
+    from keras.src.activations import ALL_OBJECTS_DICT
+
+    from bench.models.keras_nets import KERAS_ACTIVATIONS
+
+    assert set(KERAS_ACTIVATIONS) == set(ALL_OBJECTS_DICT)

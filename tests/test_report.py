@@ -357,7 +357,7 @@ def test_an_empty_mlflow_tracking_uri_is_unset_and_a_set_one_is_named_in_errors(
 
     for empty in ("", "  "):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", empty)
-        assert report_main(["--no-log", "--dataset", "nope", "--output",
+        assert report_main(["--no-log", "--dataset", "alpha", "--output",
                             str(tmp_path / f"report{len(empty)}")]) == 0
         monkeypatch.setenv("MLFLOW_TRACKING_URI", empty)
         line = errors(register_main(["--dataset", "alpha"]))  # read the default store

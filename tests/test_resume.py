@@ -453,3 +453,23 @@ def test_kept_data_is_loaded_again_when_a_table_file_changes(compose_cfg, tmp_pa
         assert second.train["label"].sum() != first.train["label"].sum()
     finally:
         kept.reuse_across_cells(False)
+
+
+@pytest.mark.slow
+def test_two_resuming_grids_started_together_compute_each_cell_once(tmp_path):
+    """Both commands claim each cell before computing it: the second waits for the first's
+    run and reuses it (before, 3 of 4 cells had 2 FINISHED runs)."""
+    tracking.open_store(_uri(tmp_path))  # a store exists: both start at the first cell
+    procs = [subprocess.Popen(
+        [*_grid(tmp_path, "evaluation.plots=none"), f"hydra.sweep.dir={tmp_path / str(n)}"],
+        cwd=REPO_ROOT, env=_env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for n in range(2)]
+    outputs = [proc.communicate(timeout=600)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    runs = tracking.runs_by_id(_uri(tmp_path))
+    finished = Counter(tags["seed"] for status, tags in runs.values() if status == "FINISHED")
+    assert finished == {"0": 1, "1": 1, "2": 1, "3": 1}, (finished, outputs)
+    assert all(status == "FINISHED" for status, _ in runs.values())
+    reused = sum(out.count("[resume] skipped cell") for out in outputs)
+    assert reused == 4, outputs  # every cell ran in one command and was reused by the other
+

@@ -114,6 +114,21 @@ def test_missing_column_and_bad_arguments_are_one_line_errors(scored, tmp_path, 
     assert f"latest FINISHED runs: {run_id} (synthetic/logreg)" in error  # ids to pick from
 
 
+def test_a_failed_run_is_named_as_failed_without_a_model(scored, tmp_path, capsys):
+    """MLflow's "Failed to download artifacts from path 'model'" said nothing of why."""
+    uri, _, csv, _ = scored
+    experiment_id = tracking.get_or_create_experiment(uri, "synthetic")
+    failed = tracking.create_run(uri, experiment_id, "broken", {"error": "ValueError: boom"})
+    tracking.set_terminated(uri, failed, "FAILED")
+    assert _score(uri, f"run={failed}", f"input={csv}", f"output={tmp_path / 'o.csv'}") == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert f"run {failed} is FAILED and has no logged model" in lines[0]
+    assert "ValueError: boom" in lines[0] and "Failed to download" not in lines[0]
+    assert not (tmp_path / "o.csv").exists()
+
+
 def test_an_output_that_would_replace_an_input_or_cannot_be_written_is_refused_first(
         scored, tmp_path, capsys):
     """Checked before the model is fetched: the input is left as it was, nothing written."""
@@ -357,7 +372,8 @@ def test_categories_unseen_in_training_are_one_warning_line_per_column(scored, t
     path = tmp_path / "new.csv"
     frame.to_csv(path, index=False)
     out = tmp_path / "o.csv"
-    assert _score(uri, f"run={run_id}", f"input={path}", f"output={out}", "chunk_rows=100") == 0
+    assert _score(uri, f"run={run_id}", f"input={path}", f"output={out}", "chunk_rows=100",
+                  "log=true") == 0
     printed = capsys.readouterr().out
     warnings = [line for line in printed.splitlines() if "warning" in line]
     assert warnings == [

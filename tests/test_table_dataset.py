@@ -678,3 +678,38 @@ def test_addresses_and_label_copies_never_reach_the_model_end_to_end(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "column 'label_value': bench adds a column" in errors[0]
+
+
+def test_a_label_value_equal_in_number_to_a_declared_one_is_warned(tmp_path, caplog):
+    """'0.0' beside a declared normal 0 went to the attack side silently (compared as text)."""
+    import logging
+
+    from bench.data.table import load
+
+    rows = [r.replace(",normal", ",0").replace(",dos", ",1") for r in _rows(40)]
+    rows[1], rows[2], rows[4] = (rows[1][:-2] + ",0.0", rows[2][:-2] + ",0.0",
+                                 rows[4][:-2] + ",1.0")
+    _small(tmp_path, "a.csv", rows)
+    with caplog.at_level(logging.WARNING, logger="bench.data.table"):
+        ds = load(path="a.csv", label="Label", normal=[0], data_dir=tmp_path)
+    assert "'0.0' 2 attack" in ds.notes["data.label_values"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("label value '0.0' (2 rows) differs from the dataset.normal value '0' only in "
+               "how the number is written" in w and "counted as an attack" in w
+               for w in warnings), warnings
+    assert not any("'1.0'" in w for w in warnings)  # 1 and 1.0 are both attacks: no matter
+
+
+def test_a_header_wider_than_max_columns_is_refused_before_any_row_is_read(tmp_path):
+    """A 100,000-column header parsed for minutes and wrote a 51 MB cache."""
+    from bench.data.table import load
+
+    header = ",".join(f"c{i}" for i in range(6000)) + ",Label"
+    (tmp_path / "wide.csv").write_text(header + "\n" + ",".join(["1"] * 6000) + ",0\n")
+    with pytest.raises(DataError, match=r"wide.csv: line 1 \(header\): 6,001 columns, more "
+                                        r"than dataset.max_columns=5,000"):
+        load(path="wide.csv", label="Label", normal=["0"], data_dir=tmp_path,
+             cache_dir=tmp_path / "cache")
+    assert not list((tmp_path / "cache").glob("**/*.parquet"))
+    with pytest.raises(ConfigError, match=r"dataset\.max_columns=0"):
+        load(path="wide.csv", label="Label", normal=["0"], data_dir=tmp_path, max_columns=0)

@@ -188,3 +188,21 @@ def test_detector_plots_pick_a_readable_axis_and_draw():
                        plots.epsilon_curve_figure(y, values, chosen, "t")):
             assert isinstance(figure, Figure)
             plt.close(figure)
+
+
+def test_a_fixed_cut_off_that_flags_no_or_every_val_row_is_warned(caplog):
+    """A fixed value beyond every VAL score (or at or below all of them) ran silently."""
+    import logging
+
+    y, scores = np.array([0, 1, 0, 1]), np.array([1.0, 2.0, 3.0, 4.0])
+    for value, word in ((500.0, "no"), (0.5, "every")):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="bench.evaluation.thresholds"):
+            Fixed(value=value).choose(y, scores)
+        assert any(f"threshold.value={value:g}" in r.getMessage()
+                   and f"flags {word} VAL row" in r.getMessage() and "[1, 4]" in r.getMessage()
+                   for r in caplog.records), caplog.records
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="bench.evaluation.thresholds"):
+        Fixed(value=2.5).choose(y, scores)
+    assert not caplog.records

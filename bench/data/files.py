@@ -9,6 +9,7 @@ the line (1-based, header counted), the column and the offending value.
 from __future__ import annotations
 
 import csv
+import errno
 import gzip
 import hashlib
 import inspect
@@ -141,12 +142,28 @@ def find(data_dir: str | Path, name: str) -> Path | None:
                         f"(BENCH_DATA_DIR or dataset.data_dir) must be a folder holding {name}")
     for candidate in _candidates(name):
         path = directory / candidate
+        if path.is_symlink() and not path.exists():
+            raise DataError(f"{path}: {_link_problem(path)}; {name} must be a file (plain or "
+                            "gzip)")
         if path.is_file():
             return path
         if path.is_dir():
             raise DataError(f"{path}: is a directory, not a file; {name} must be a file "
                             "(plain or gzip)")
     return None
+
+
+def _link_problem(path: Path) -> str:
+    """Why the symbolic link `path` does not lead to a file: a loop, or its missing target."""
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:  # Python < 3.13 reports a loop this way
+        return "a symbolic link loop (the link leads back to itself)"
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "a symbolic link loop (the link leads back to itself)"
+        return f"a symbolic link to {os.readlink(path)}, which does not exist"
+    return "not a file"
 
 
 def missing_files_error(data_dir: str | Path, names: list[str], dataset: str) -> DataError:

@@ -9,6 +9,7 @@ experiment logs to reports/threshold.json.
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from bench.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def _number(key: str, value: Any, allowed: str) -> float:
@@ -189,6 +192,10 @@ class Fixed:
     epsilon : a cut-off on the density p(x) of model=gaussian, whose anomaly score is
         -log p(x): p(x) < epsilon <=> score > -log(epsilon), so threshold = -log(epsilon)
         (a row with p(x) exactly epsilon counts as attack, as score >= threshold does).
+
+    bench.validate refuses epsilon with any other model, and a value outside (0, 1] with a
+    classifier (its score is a probability); `choose` warns when the cut-off flags no VAL
+    row or every VAL row.
     """
 
     value: float | None = None
@@ -218,5 +225,11 @@ class Fixed:
         y_val, scores_val = _check_val(y_val, scores_val)
         given = ({"value": float(self.value)} if self.value is not None
                  else {"epsilon": float(self.epsilon)})  # type: ignore[arg-type]
+        flagged = int((scores_val >= self.threshold).sum())
+        if len(scores_val) and flagged in (0, len(scores_val)):
+            setting = ", ".join(f"threshold.{k}={v:g}" for k, v in given.items())
+            log.warning(f"[threshold] {setting} (threshold {self.threshold:g}) flags "
+                        f"{'no' if flagged == 0 else 'every'} VAL row: VAL scores lie in "
+                        f"[{scores_val.min():g}, {scores_val.max():g}]")
         return ThresholdChoice(self.threshold, "fixed",
                                {**given, **val_rates(y_val, scores_val, self.threshold)})

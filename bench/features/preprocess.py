@@ -57,6 +57,34 @@ class SkewedLog1p(TransformerMixin, BaseEstimator):
         return np.asarray(self.feature_names_in_, dtype=object)
 
 
+def check_log1p_columns(log1p: Any, categorical: Sequence[str], numeric: Sequence[str]
+                        ) -> None:
+    """ConfigError naming `preprocess.log1p`, each listed column that is not a numeric feature
+    column of the data, and the closest real names (log1p silently skipped them); called as
+    soon as the data's columns are known, before any run is created or anything fitted."""
+    import difflib
+
+    from bench.errors import ConfigError
+
+    if log1p is None or isinstance(log1p, str):
+        return
+    listed = [str(c) for c in log1p]  # a list or an OmegaConf ListConfig
+    wrong = [c for c in listed if c not in set(numeric)]
+    if not wrong:
+        return
+    problems = []
+    for name in wrong:
+        if name in set(categorical):
+            problems.append(f"{name!r} is categorical (one-hot encoded, not log1p'd)")
+            continue
+        close = difflib.get_close_matches(name, list(numeric), n=3, cutoff=0.6)
+        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        problems.append(f"{name!r} is not a numeric feature column{hint}")
+    shown = ", ".join(list(numeric)[:30]) + (" ..." if len(numeric) > 30 else "")
+    raise ConfigError(f"preprocess.log1p={listed}: {'; '.join(problems)}; "
+                      f"the numeric feature columns: {shown or 'none'}")
+
+
 def build_preprocessor(categorical: Sequence[str], numeric: Sequence[str],
                        scaler: BaseEstimator | None = None,
                        log1p: str | Sequence[str] = "auto", skew_threshold: float = 1.0,

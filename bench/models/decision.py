@@ -326,7 +326,8 @@ def save_decision(decision: Decision, folder: str | Path, model_format: str = "s
     estimator: use model_format="cloudpickle").
     """
     if model_format not in FORMATS:
-        raise BenchError(f"tracking.model_format must be one of {FORMATS}, got {model_format!r}")
+        raise BenchError(f"tracking.model_format={model_format!r}: must be one of "
+                         f"{', '.join(repr(f) for f in FORMATS)}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if model_format == "cloudpickle":

@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(args: argparse.Namespace) -> int:
     from bench import tracking
     from bench.report.build import ReportOptions, build_report, log_report
-    from bench.report.runs import load_runs, normalise_uri, parse_tag_filters
+    from bench.report.runs import check_selected, load_runs, normalise_uri, parse_tag_filters
 
     # every option that can be checked is checked before the store is read, then those that
     # need its runs before anything is written: an error leaves no report folder behind
@@ -136,6 +136,7 @@ def _main(args: argparse.Namespace) -> int:
         raise ConfigError("--pipeline-keys needs at least one tag name")
     selection = load_runs(uri, args.experiment, args.dataset, tags, args.filter,
                           uri_key=uri_key)
+    check_selected(selection, uri, args.dataset, tags, args.filter)
     for option, metric, default in (("--metric", args.metric, DEFAULT_METRIC),
                                     ("--select-by", args.select_by, DEFAULT_SELECT_BY)):
         if metric != default:  # a name the user typed

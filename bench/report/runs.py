@@ -59,6 +59,40 @@ def load_runs(uri: str, experiments: Iterable[str] | None = None,
     return RunSelection(frame, names, notes)
 
 
+def check_selected(selection: RunSelection, uri: str, datasets: Iterable[str] | None = None,
+                   tags: Mapping[str, str] | None = None, filter_string: str = "") -> None:
+    """ConfigError unless the selection holds a FINISHED run: a misspelt --dataset, --tag or
+    --filter (or a store of failed runs only) wrote an empty report and exited 0. The error
+    names the options and what the store has (its datasets, the values of each --tag key)."""
+    runs = selection.runs
+    if not runs.empty and (runs["status"] == FINISHED).any():
+        return
+    known = _experiments(uri)
+    frame = _read_runs(uri, {n: known[n] for n in selection.experiments if n in known}, "")
+    if not frame.empty:
+        frame = frame[frame["dataset"].notna() & frame["model"].notna()]
+    shown = tracking.mask_secrets(uri)
+    if frame.empty:
+        raise ConfigError(f"no bench run in {shown} (experiments: "
+                          f"{', '.join(selection.experiments) or 'none'}): nothing to report")
+    options = [*(f"--dataset {d}" for d in datasets or ()),
+               *(f"--tag {k}={v}" for k, v in (tags or {}).items()),
+               *([f"--filter {filter_string!r}"] if filter_string else [])]
+    named = " ".join(options) or f"the runs of {shown}"
+    if not runs.empty:
+        counts = runs["status"].value_counts()
+        raise ConfigError(f"{named}: no FINISHED run to report (the selected runs: "
+                          f"{', '.join(f'{n} {status}' for status, n in counts.items())})")
+    has = [f"datasets in the store: {', '.join(sorted(frame['dataset'].astype(str).unique()))}"]
+    for key in tags or {}:
+        column = key if key in frame.columns else f"tags.{key}"
+        values = (sorted(frame[column].dropna().astype(str).unique())
+                  if column in frame.columns else [])
+        has.append(f"tag {key}: {', '.join(values[:20])}" if values
+                   else f"no run has the tag {key!r}")
+    raise ConfigError(f"{named}: no run matches; {'; '.join(has)}")
+
+
 def _experiments(uri: str, key: str = "--tracking-uri") -> dict[str, str]:
     """{name: id} of the store's active experiments; a missing or unusable store is a
     TrackingError naming `key`."""

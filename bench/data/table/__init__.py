@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -263,7 +264,8 @@ def _label_values(parts: Mapping[str, pd.DataFrame], options: TableOptions, role
                   ) -> tuple[str, list[str]]:
     """(note, warnings): each label value with its row count and side (normal / attack), most
     frequent first; a warning for each value that is not declared but differs from a declared
-    normal (attack) value only by surrounding spaces or case, so it went to the other side."""
+    normal (attack) value only by surrounding spaces or case, or is the same number written
+    otherwise ('0.0' for 0), so it went to the other side."""
     counts = pd.concat([frame.groupby([roles.raw, roles.target], observed=True).size()
                         for frame in parts.values()])
     counts = counts.groupby(level=[0, 1]).sum().sort_values(ascending=False, kind="stable")
@@ -279,6 +281,8 @@ def _label_values(parts: Mapping[str, pd.DataFrame], options: TableOptions, role
         return value.strip().casefold()
 
     declared = {0: {fold(v): v for v in options.normal}, 1: {fold(v): v for v in options.attack}}
+    numbers = {side: {_as_number(v): v for v in values if _as_number(v) is not None}
+               for side, values in ((0, options.normal), (1, options.attack))}
     keys = {0: "dataset.normal", 1: "dataset.attack"}
     warnings = []
     for (value, side), count in counts.items():
@@ -286,13 +290,26 @@ def _label_values(parts: Mapping[str, pd.DataFrame], options: TableOptions, role
             continue
         other = 1 - int(side)  # the side whose declared value it resembles
         match = declared[other].get(fold(value))
+        how = "only by surrounding spaces or case"
+        if match is None and _as_number(value) is not None:
+            match = numbers[other].get(_as_number(value))
+            how = "only in how the number is written (equal in value)"
         if match is not None:
             rows = f"{count:,} row{'s' * (count != 1)}"
             warnings.append(
                 f"label value {value!r} ({rows}) differs from the {keys[other]} value {match!r} "
-                f"only by surrounding spaces or case: counted as {counted[int(side)]}; add it "
-                f"to {keys[other]} (or fix the files) if it is {sides[other]}")
+                f"{how}: counted as {counted[int(side)]}; add it to {keys[other]} (or fix the "
+                f"files) if it is {sides[other]}")
     return ", ".join(shown), warnings
+
+
+def _as_number(value: str) -> float | None:
+    """`value` as a finite number ('0', '0.0', '1e0', ' 1 '), else None."""
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _check_declared_values(frames: Mapping[Path, pd.DataFrame], options: TableOptions,

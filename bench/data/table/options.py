@@ -102,6 +102,7 @@ class TableOptions:
     missing_values: tuple[str, ...] = ("", "NaN", "nan", "-nan")
     encoding_errors: str = "strict"
     max_categories: int = 1000
+    max_columns: int = 5000  # a wider header is refused before any row is read
     chunk_rows: int = 250_000
 
     def __post_init__(self) -> None:
@@ -123,7 +124,7 @@ class TableOptions:
         if self.family and self.families:
             raise ConfigError("set dataset.family (a column) or dataset.families (a mapping "
                               "label value -> family), not both")
-        for key in ("chunk_rows", "max_categories"):
+        for key in ("chunk_rows", "max_categories", "max_columns"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"dataset.{key}={value!r}: must be an integer >= 1")

@@ -126,12 +126,18 @@ def _raw_header(path: Path, options: TableOptions) -> list[str]:
 def read_header(path: Path, options: TableOptions) -> Header:
     """The normalised header of `path`, with the duplicate-name policy applied.
 
-    Raises DataError naming the file and the column for a duplicate name under
-    `duplicate_columns=error`, for an empty column name, and for a dataset.drop name that is
-    not in the header but differs from a column only by case, spaces or punctuation (the
-    column would have been read; a drop name matching nothing is allowed: files may differ).
+    Raises DataError naming the file for a header of more than `max_columns` columns (a
+    100,000-column header took minutes to parse and cache), and naming the column for a
+    duplicate name under `duplicate_columns=error`, for an empty column name, and for a
+    dataset.drop name that is not in the header but differs from a column only by case,
+    spaces or punctuation (the column would have been read; a drop name matching nothing is
+    allowed: files may differ).
     """
     raw = _raw_header(path, options)
+    if len(raw) > options.max_columns:
+        raise DataError(f"{path}: line 1 (header): {len(raw):,} columns, more than "
+                        f"dataset.max_columns={options.max_columns:,}; is it the right file "
+                        "and delimiter? (raise dataset.max_columns for a table this wide)")
     names: list[str] = []
     dropped: list[str] = []
     original: dict[str, str] = {}
