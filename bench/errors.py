@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -63,19 +64,59 @@ def run_reporting_user_errors(entry: Callable[[], T]) -> T:
     bench.analyze, bench.report) reports the same way.
     """
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    try:
-        return entry()
-    except Exception as error:
-        sys.exit(_reported(error))
+    with interrupts_reported("runs in progress were ended FAILED or KILLED, finished cells "
+                             "are kept: run it again with resume=true to continue a grid or "
+                             "sweep"):
+        try:
+            return entry()
+        except Exception as error:
+            sys.exit(_reported(error))
 
 
 def exit_code_reporting_user_errors(entry: Callable[[], int]) -> int:
     """`entry()`'s exit code, for the commands whose `main` returns one (score, register,
     report); a user's mistake prints `error: ...` on stderr as above and gives its code."""
+    with interrupts_reported("nothing half-written is kept under its final name"):
+        try:
+            return entry()
+        except Exception as error:
+            return _reported(error)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A SIGTERM (a job scheduler's stop, `kill`), raised where the program is, as Ctrl-C
+    raises KeyboardInterrupt: runs end (KILLED or FAILED) and files are discarded on the way
+    out instead of the process dying with its runs RUNNING."""
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+def raise_interrupted(signum: int, frame: Any) -> None:
+    """A signal handler: raise Interrupted(signum)."""
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def interrupts_reported(hint: str) -> Iterator[None]:
+    """SIGTERM raises Interrupted while the body runs (in the main thread); an interruption
+    (Ctrl-C or SIGTERM) ends the command with one line on stderr, `hint` appended, and the
+    shell's exit status for the signal (130, 143), instead of a traceback."""
     try:
-        return entry()
-    except Exception as error:
-        return _reported(error)
+        previous = signal.signal(signal.SIGTERM, raise_interrupted)
+    except ValueError:  # not the main thread: leave signals to it
+        previous = None
+    try:
+        yield
+    except KeyboardInterrupt as error:
+        signum = getattr(error, "signum", signal.SIGINT)
+        name = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C (SIGINT)"
+        print(f"\ninterrupted by {name}: {hint}", file=sys.stderr)
+        sys.exit(128 + signum)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _reported(error: Exception) -> int:

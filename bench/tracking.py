@@ -196,7 +196,8 @@ def git_commit() -> str:
 @contextmanager
 def tracked_run(uri: str, experiment: str, run_name: str, tags: Mapping[str, str],
                 parent_run_id: str | None = None) -> Iterator[Any]:
-    """An active MLflow run; ends FINISHED, or FAILED with the traceback logged on error.
+    """An active MLflow run; ends FINISHED, or FAILED with the traceback logged on error
+    (KILLED, tagged bench.killed_reason, on Ctrl-C or SIGTERM).
 
     The run is never left RUNNING: MLflow's context manager ends it on any exception, after
     the traceback is saved as `error/traceback.txt` and the `error` tag; a process killed
@@ -215,6 +216,9 @@ def tracked_run(uri: str, experiment: str, run_name: str, tags: Mapping[str, str
         except BaseException as error:
             mlflow.set_tag("error", f"{type(error).__name__}: {error}"[:5000])
             mlflow.log_text(traceback.format_exc(), "error/traceback.txt")
+            if isinstance(error, KeyboardInterrupt):  # Ctrl-C or SIGTERM (errors.Interrupted)
+                mlflow.set_tag(KILLED_TAG, f"interrupted ({type(error).__name__}: {error})")
+                mlflow.end_run("KILLED")
             raise
 
 

@@ -473,3 +473,39 @@ def test_two_resuming_grids_started_together_compute_each_cell_once(tmp_path):
     reused = sum(out.count("[resume] skipped cell") for out in outputs)
     assert reused == 4, outputs  # every cell ran in one command and was reused by the other
 
+
+def _interrupted(tmp_path: Path, signum: int, command: list[str]) -> subprocess.CompletedProcess:
+    """Start `command` in its own process group, send `signum` to the group (as a terminal's
+    Ctrl-C or a scheduler's stop does) once one of its runs is RUNNING; its result."""
+    uri = _uri(tmp_path)
+    proc = subprocess.Popen(command, cwd=REPO_ROOT, env=_env(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if tracking.store_exists(uri) and any(
+                status == "RUNNING" for status, _ in tracking.runs_by_id(uri).values()):
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signum)
+    out, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, name", [(signal.SIGTERM, "SIGTERM"),
+                                          (signal.SIGINT, "Ctrl-C (SIGINT)")])
+def test_an_interrupted_grid_says_so_in_one_line_and_leaves_no_run_running(tmp_path, signum,
+                                                                           name):
+    """Before, SIGTERM killed the command silently with its runs RUNNING (and its figure
+    helper's run too); Ctrl-C printed two tracebacks."""
+    tracking.open_store(_uri(tmp_path))
+    result = _interrupted(tmp_path, signum, _grid(tmp_path, "dataset.n_rows=60000",
+                                                  "model=xgboost"))
+    assert result.returncode == 128 + signum, result.stderr[-3000:]
+    assert f"interrupted by {name}: runs in progress were ended" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    runs = tracking.runs_by_id(_uri(tmp_path))
+    assert runs and not [status for status, _ in runs.values() if status == "RUNNING"], runs
+    killed = [tags for status, tags in runs.values() if status == "KILLED"]
+    assert killed and all("interrupted" in tags[tracking.KILLED_TAG] for tags in killed)

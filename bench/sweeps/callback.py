@@ -23,7 +23,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from bench import tracking
-from bench.errors import ConfigError
+from bench.errors import ConfigError, raise_interrupted
 from bench.objective import objective_names, trial_outcome
 from bench.sweeps.reports import REPORTS_SUBDIR
 from bench.sweeps.sweeper import register_sweeper
@@ -190,7 +190,7 @@ class MlflowSweepCallback(Callback):
     # -- a SIGTERM (a job scheduler's stop) ends the parent KILLED rather than RUNNING
     def _trap_sigterm(self) -> None:
         try:
-            self._previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+            self._previous_sigterm = signal.signal(signal.SIGTERM, raise_interrupted)
         except ValueError:  # not the main thread
             self._previous_sigterm = None
 
@@ -200,8 +200,6 @@ class MlflowSweepCallback(Callback):
             self._previous_sigterm = None
 
 
-def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _plain(value: Any) -> Any:
