@@ -653,6 +653,7 @@ def check_launch(cfg: DictConfig, multirun: bool) -> None:
     except OmegaConfBaseException as error:  # an unset variable, an unknown key or resolver
         raise ConfigError(f"{output}: {interpolation_problem(error)}") from None
     check_output_folder(output, folder)
+    _check_environment(hydra.get("job") or {})
     for name, node in (hydra.get("callbacks") or {}).items():
         target = node.get("_target_") if isinstance(node, DictConfig) else None
         if target not in HYDRA_CALLBACKS:
@@ -672,6 +673,35 @@ def check_launch(cfg: DictConfig, multirun: bool) -> None:
         if nested:  # Hydra would build it with the sampler
             raise ConfigError(f"{nested[0]}._target_: the sampler's arguments build nothing; "
                               "only hydra.sweeper.sampler._target_ names a class")
+
+
+# The environment variables a config may set for the job (hydra.job.env_set), with their
+# values: thread counts, the GPU choice, log levels. Any other could change what the processes
+# bench and its libraries start do (LD_PRELOAD loads a library into each; GIT_CONFIG_* makes
+# git run core.fsmonitor, a shell command; PYTHONPATH, PATH ...): export those in the shell.
+_COUNT = r"[1-9][0-9]{0,3}"
+ENV_SET_ALLOWED: dict[str, str] = {
+    **{f"{lib}_NUM_THREADS": _COUNT
+       for lib in ("OMP", "MKL", "OPENBLAS", "NUMEXPR", "VECLIB", "BLIS")},
+    "NUMEXPR_MAX_THREADS": _COUNT,
+    "CUDA_VISIBLE_DEVICES": r"-1|[0-9]+(,[0-9]+)*|",
+    "TF_CPP_MIN_LOG_LEVEL": "[0-3]", "TF_ENABLE_ONEDNN_OPTS": "[01]",
+    "TF_FORCE_GPU_ALLOW_GROWTH": "true|false", "PYTHONHASHSEED": r"random|[0-9]{1,10}",
+}
+
+
+def _check_environment(job: Any) -> None:
+    """hydra.job.env_set names only ENV_SET_ALLOWED variables, with values of their form
+    (hydra.job.env_copy copies the launching shell's own values, so any name is fine)."""
+    env_set = job.get("env_set") if isinstance(job, Mapping | DictConfig) else None
+    for name, value in (env_set or {}).items():
+        shown = f"hydra.job.env_set.{name}={_show(value)}"
+        if name not in ENV_SET_ALLOWED:
+            raise ConfigError(f"{shown}: a config may set only {', '.join(ENV_SET_ALLOWED)} "
+                              "(any other variable can change what the programs bench starts "
+                              "run); export it in the shell instead")
+        if not re.fullmatch(ENV_SET_ALLOWED[name], str(value)):
+            raise ConfigError(f"{shown}: must match {ENV_SET_ALLOWED[name]}")
 
 
 # bench's plugin classes, registered by bench.launchers.prepare_cli before Hydra starts and
@@ -747,6 +777,8 @@ RAY_INIT: dict[str, Rule] = {
     "object_store_memory": integer(1, none=True), "namespace": TEXT_OR_NULL,
     "log_to_driver": BOOLEAN, "dashboard_port": integer(0, 65535, none=True),
 }
+# ray.remote options a config may set for each job's task (Ray validates their values)
+RAY_REMOTE = ("num_cpus", "num_gpus", "max_retries", "memory", "resources", "accelerator_type")
 
 
 def check_launcher(launcher: Any) -> None:
@@ -785,9 +817,17 @@ def _check_ray_launcher(init: Mapping[str, Any], remote: Mapping[str, Any]) -> N
         if key not in known:
             raise ConfigError(f"hydra.launcher.init.{key}={_show(value)}: not a keyword of "
                               f"ray.init (it takes {', '.join(known)})")
-        if key in RAY_INIT:
-            RAY_INIT[key].check(f"hydra.launcher.init.{key}", value)
+        if key not in RAY_INIT:  # runtime_env (pip, setup hooks), _system_config ...
+            raise ConfigError(f"hydra.launcher.init.{key}={_show(value)}: not a setting a "
+                              f"config may pass to ray.init (it may set "
+                              f"{', '.join(RAY_INIT)}); configure the cluster with "
+                              "`ray start` instead")
+        RAY_INIT[key].check(f"hydra.launcher.init.{key}", value)
     _check_ray_address(init.get("address"))
+    for key, value in remote.items():
+        if key not in RAY_REMOTE:  # runtime_env would install packages or run setup hooks
+            raise ConfigError(f"hydra.launcher.remote.{key}={_show(value)}: not a task option "
+                              f"a config may set (it may set {', '.join(RAY_REMOTE)})")
     try:
         ray.remote(_no_task).options(**remote)
     except (ValueError, TypeError) as error:

@@ -282,6 +282,16 @@ def _payloads() -> list[list[str]]:
         ["+hydra.callbacks.evil._target_=os.system"],
         ["-m", "hparams_search=xgboost_optuna", "hydra.sweeper.sampler._target_=os.system"],
         ["hydra.job_logging.handlers.console.class=os.system"],
+        # an environment variable reaches every program bench starts: git runs core.fsmonitor
+        ["+hydra.job.env_set.GIT_CONFIG_COUNT=1", "+hydra.job.env_set.GIT_CONFIG_KEY_0="
+         "core.fsmonitor", f"+hydra.job.env_set.GIT_CONFIG_VALUE_0='touch {MARKER}'"],
+        ["+hydra.job.env_set.LD_PRELOAD=/tmp/evil.so"],
+        ["+hydra.job.env_set.OMP_NUM_THREADS='1; touch PWNED'"],
+        # Ray installs a runtime_env's packages and runs its setup hook in each worker
+        ["-m", "hydra/launcher=ray", "+hydra.launcher.init.runtime_env={pip:[evil]}",
+         "seed=0,1"],
+        ["-m", "hydra/launcher=ray",
+         "+hydra.launcher.remote.runtime_env={worker_process_setup_hook:os.system}", "seed=0,1"],
     ]
 
 
@@ -291,7 +301,8 @@ def _payloads() -> list[list[str]]:
 def test_no_config_override_runs_code(tmp_path, args):
     result = _run(tmp_path, "bench", *args)
     key = next(a for a in args if "_target_" in a or "class=" in a or "_args_" in a
-               or "_recursive_" in a or "callbacks=" in a).lstrip("+").split("=")[0]
+               or "_recursive_" in a or "callbacks=" in a or "env_set" in a
+               or "runtime_env" in a).lstrip("+").split("=")[0]
     key = key.rsplit("._", 1)[0] if "._" in key else key
     _assert_refused(result, tmp_path, [key.split("[")[0]])
 
