@@ -96,6 +96,8 @@ def resolve_library_class(target: str) -> type:
         raise ValueError(f"not a class defined in {parts[0]} (a function, module or alias)")
     if not _is_sklearn_compatible(obj):
         raise ValueError("not a scikit-learn-compatible estimator, transformer or splitter")
+    if inspect.isabstract(obj) or name.startswith("Base") or name.endswith("Mixin"):
+        raise ValueError("a base class or mixin to derive classes from, not one to build")
     return obj
 
 

@@ -659,6 +659,10 @@ def check_launch(cfg: DictConfig, multirun: bool) -> None:
         if target not in HYDRA_CALLBACKS:
             raise ConfigError(f"hydra.callbacks.{name}._target_={target}: not an allowed "
                               f"Hydra callback (allowed: {', '.join(HYDRA_CALLBACKS)})")
+        special = [key for key in node if str(key).startswith("_") and key != "_target_"]
+        if special:  # _args_ / _partial_ / _recursive_ would call it otherwise than bench does
+            raise ConfigError(f"hydra.callbacks.{name}.{special[0]}: a Hydra callback takes "
+                              "its settings by name only")
     for section in ("job_logging", "hydra_logging"):
         _check_logging(f"hydra.{section}", hydra.get(section))
     if multirun:
