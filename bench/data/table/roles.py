@@ -260,8 +260,11 @@ def time_share(values: pd.Series) -> float:
     if pd.api.types.is_numeric_dtype(values):
         if pd.api.types.is_bool_dtype(values):
             return 0.0
-        present = values.dropna().to_numpy(dtype=float)
         low, high = EPOCH_SECONDS
+        top = values.max()
+        if pd.isna(top) or top < low:  # a count or a size (or nothing present): no copy made
+            return 0.0
+        present = values.dropna().to_numpy(dtype=float)
         share = max(_share_in(present, [(low * scale, high * scale)])
                     for scale in (1, 10**3, 10**6, 10**9))
         # distinct values are counted last, only for a column inside a window (it costs most)
@@ -280,9 +283,10 @@ def time_share(values: pd.Series) -> float:
 def integer_address_share(values: pd.Series) -> float:
     """Share of the present values of the numeric `values` that are integers in the private
     IPv4 ranges (10/8, 172.16/12, 192.168/16); 0 with fewer than 2 distinct values."""
-    present = values.dropna().to_numpy(dtype=float)
-    if not len(present):
+    top = values.max()
+    if pd.isna(top) or top < _PRIVATE_IPV4[0][0]:  # below 10.0.0.0 (or nothing present)
         return 0.0
+    present = values.dropna().to_numpy(dtype=float)
     whole = present[present == np.round(present)]
     share = _share_in(whole, _PRIVATE_IPV4) * len(whole) / len(present)
     return share if share and pd.unique(present).size >= 2 else 0.0
