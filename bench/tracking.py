@@ -1221,7 +1221,7 @@ def reap_orphans(uri: str) -> list[str]:
 
 def live_runs_of_cell(uri: str, tag: str, value: str) -> list[str]:
     """Ids of the RUNNING runs whose tag `tag` equals `value` (a cell identity) and whose
-    process on this host still runs."""
+    process on this host, other than this one, still runs."""
     import socket
 
     ids = list(experiments(uri).values()) if store_exists(uri) else []
@@ -1235,7 +1235,8 @@ def live_runs_of_cell(uri: str, tag: str, value: str) -> list[str]:
     for run in found:
         tags = run.data.tags
         pid = tags.get(PID_TAG, "")
-        if pid.isdigit() and process_alive(int(pid), tags.get(PID_START_TAG)):
+        if (pid.isdigit() and int(pid) != os.getpid()  # this process's own ends later
+                and process_alive(int(pid), tags.get(PID_START_TAG))):
             live.append(run.info.run_id)
     return live
 

@@ -509,3 +509,17 @@ def test_an_interrupted_grid_says_so_in_one_line_and_leaves_no_run_running(tmp_p
     assert runs and not [status for status, _ in runs.values() if status == "RUNNING"], runs
     killed = [tags for status, tags in runs.values() if status == "KILLED"]
     assert killed and all("interrupted" in tags[tracking.KILLED_TAG] for tags in killed)
+
+
+@pytest.mark.slow
+def test_a_resumed_grid_repeating_a_cell_does_not_wait_for_its_own_run(tmp_path):
+    """The second `seed=0` finds the first one's run RUNNING until its figures are logged by
+    this same process: the claim waits only for other processes' runs (else 600 s)."""
+    command = [sys.executable, "-m", "bench", "-m", "model=logreg", "seed=0,0",
+               "dataset.n_rows=2000", "resume=true", f"tracking.uri={_uri(tmp_path)}",
+               f"hydra.sweep.dir={tmp_path / 'multirun'}"]
+    result = subprocess.run(command, cwd=REPO_ROOT, env=_env(), capture_output=True,
+                            text=True, timeout=180, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = tracking.runs_by_id(_uri(tmp_path))
+    assert sorted(status for status, _ in runs.values()) in (["FINISHED"], ["FINISHED"] * 2)
