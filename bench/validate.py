@@ -112,18 +112,22 @@ LOG1P = Rule(lambda v: v in ("auto", "none") if isinstance(v, str) else (
 MIN_FREQUENCY = Rule(lambda v: v is None or (_is_int(v) and v >= 1) or (
     isinstance(v, float) and 0.0 < v < 1.0), "null, an integer >= 1 or a share in (0, 1)")
 
-def _keras_activation() -> Rule:
-    """An activation name Keras knows (bench.models.keras_nets.KERAS_ACTIVATIONS: Keras'
-    own list, kept here so that validation need not import TensorFlow)."""
-    from bench.models.keras_nets import KERAS_ACTIVATIONS
-
-    return Rule(lambda v: isinstance(v, str) and v in KERAS_ACTIVATIONS,
-                "an activation Keras knows: " + ", ".join(KERAS_ACTIVATIONS))
-
+# The activation names Keras 3 accepts (keras.activations.get: ALL_OBJECTS_DICT), listed here
+# so that `activation` is checked without importing TensorFlow (about 5 s) or even
+# bench.models.keras_nets (scikit-learn, ~3 s);
+# tests/test_keras_models.py keeps the list equal to Keras' own.
+KERAS_ACTIVATIONS = (
+    "relu", "leaky_relu", "relu6", "elu", "selu", "celu", "gelu", "silu", "swish", "mish",
+    "sigmoid", "hard_sigmoid", "hard_silu", "hard_swish", "log_sigmoid", "sparse_sigmoid",
+    "tanh", "hard_tanh", "tanh_shrink", "softplus", "sparse_plus", "softsign", "squareplus",
+    "soft_shrink", "hard_shrink", "threshold", "exponential", "linear", "softmax",
+    "log_softmax", "sparsemax", "glu")
+KERAS_ACTIVATION = Rule(lambda v: isinstance(v, str) and v in KERAS_ACTIVATIONS,
+                        "an activation Keras knows: " + ", ".join(KERAS_ACTIVATIONS))
 
 _KERAS = {"learning_rate": POSITIVE, "batch_size": integer(1), "epochs": integer(1),
           "patience": integer(0), "validation_fraction": FRACTION, "random_state": SEED,
-          "verbose": integer(0, 2), "activation": _keras_activation()}
+          "verbose": integer(0, 2), "activation": KERAS_ACTIVATION}
 _FILES = {"data_dir": TEXT, "cache_dir": TEXT_OR_NULL, "verify": choice("warn", "strict", "off"),
           "name": TEXT, "train_file": TEXT_OR_NULL, "test_file": TEXT_OR_NULL,
           "unlabelled_file": TEXT_OR_NULL}

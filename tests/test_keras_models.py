@@ -130,6 +130,6 @@ def test_the_activation_list_validation_uses_is_keras_own():
     """bench.validate checks `activation` against KERAS_ACTIVATIONS without importing Keras."""
     from keras.src.activations import ALL_OBJECTS_DICT
 
-    from bench.models.keras_nets import KERAS_ACTIVATIONS
+    from bench.validate import KERAS_ACTIVATIONS
 
     assert set(KERAS_ACTIVATIONS) == set(ALL_OBJECTS_DICT)

@@ -22,15 +22,6 @@ from sklearn.utils.validation import check_is_fitted
 from bench.errors import ConfigError
 
 _PREDICT_CHUNK = 65_536
-# The activation names Keras 3 accepts (keras.activations.get: ALL_OBJECTS_DICT), listed here
-# so that bench.validate checks `activation` without importing TensorFlow (about 5 s);
-# tests/test_keras_models.py keeps the list equal to Keras' own.
-KERAS_ACTIVATIONS = (
-    "relu", "leaky_relu", "relu6", "elu", "selu", "celu", "gelu", "silu", "swish", "mish",
-    "sigmoid", "hard_sigmoid", "hard_silu", "hard_swish", "log_sigmoid", "sparse_sigmoid",
-    "tanh", "hard_tanh", "tanh_shrink", "softplus", "sparse_plus", "softsign", "squareplus",
-    "soft_shrink", "hard_shrink", "threshold", "exponential", "linear", "softmax",
-    "log_softmax", "sparsemax", "glu")
 
 
 def _keras() -> Any:
