@@ -120,9 +120,11 @@ def test_nothing_in_bench_hides_a_gpu_from_keras():
     import bench
 
     forcing = ("CUDA_VISIBLE_DEVICES", "set_visible_devices", "/CPU:0", "/cpu:0")
+    # the one mention allowed: a user may choose devices with hydra.job.env_set
+    allowed = '"CUDA_VISIBLE_DEVICES": r"-1|[0-9]+(,[0-9]+)*|",'
     root = Path(bench.__file__).parent
     offenders = [f"{path.relative_to(root)}: {word}" for path in root.rglob("*.py")
-                 for word in forcing if word in path.read_text()]
+                 for word in forcing if word in path.read_text().replace(allowed, "")]
     assert offenders == []
 
 

@@ -184,10 +184,13 @@ def _runs(client: MlflowClient, filter_string: str) -> list:
 
 @pytest.mark.slow
 def test_xgboost_sweep_links_trials_to_runs_survives_a_failing_trial_and_resumes(tmp_path):
-    # max_depth=-1 is refused by the config validation before the trial's run is created:
-    # those trials FAIL in the study, with no MLflow run, and the sweep goes on
+    # each value of the search space is valid alone (checked before the sweep starts), but
+    # val_size 0.5 with test_size 0.6 leaves no TRAIN: the trial's config validation refuses
+    # it before its run is created, so those trials FAIL in the study, with no MLflow run,
+    # and the sweep goes on
     overrides = ("hparams_search=xgboost_optuna", "model.n_estimators=int(interval(5,20))",
-                 "model.max_depth=choice(3,-1)", "seed=2")  # seed 2: trials 1 and 2 draw -1
+                 "model.max_depth=choice(3,4)", "split.val_size=choice(0.2,0.5)",
+                 "split.test_size=choice(0.2,0.6)", "seed=0")  # seed 0: some draw both
     _sweep(tmp_path, "first", *overrides, "hydra.sweeper.n_trials=4")
     study = optuna.load_study(study_name="xgboost_optuna-synthetic",
                               storage=make_storage(str(tmp_path / "optuna.journal")))
@@ -208,12 +211,13 @@ def test_xgboost_sweep_links_trials_to_runs_survives_a_failing_trial_and_resumes
             assert run.info.status == "FINISHED"
             assert trial.value == pytest.approx(run.data.metrics["val_f1"])
         else:
-            assert trial.params["model.max_depth"] == -1 and trial.number not in by_number
+            assert (trial.params["split.val_size"], trial.params["split.test_size"]) == (
+                0.5, 0.6) and trial.number not in by_number
 
     best = study.best_trial
     assert parent.data.metrics["best_val_f1"] == pytest.approx(best.value)
     assert parent.data.params["best.model.max_depth"] == str(best.params["model.max_depth"])
-    assert parent.data.params["search.model.max_depth"] == "choice(3,-1)"
+    assert parent.data.params["search.model.max_depth"] == "choice(3,4)"
     assert parent.data.tags["best_trial_run_id"] == by_number[best.number].info.run_id
     artifacts = {a.path for folder in ("reports", "plots")
                  for a in client.list_artifacts(parent.info.run_id, folder)}
