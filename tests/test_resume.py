@@ -480,7 +480,8 @@ def _interrupted(tmp_path: Path, signum: int, command: list[str]) -> subprocess.
     uri = _uri(tmp_path)
     proc = subprocess.Popen(command, cwd=REPO_ROOT, env=_env(), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                            start_new_session=True,  # a terminal's Ctrl-C: SIGINT not ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
         if tracking.store_exists(uri) and any(

@@ -385,7 +385,7 @@ def test_categories_unseen_in_training_are_one_warning_line_per_column(scored, t
     # the logged scoring run keeps the counts and the lines
     (logged_run,) = MlflowClient(uri).search_runs(
         [tracking.get_or_create_experiment(uri, "bench-score")],
-        filter_string=f"tags.scored_model_run_id = '{run_id}'")
+        filter_string=f"params.input = '{path}'")  # other tests log scorings of run_id
     metrics = logged_run.data.metrics
     assert (metrics["unseen_category_rows.proto"], metrics["unseen_category_rows.service"]) == (
         3, 1)
